@@ -1,0 +1,98 @@
+"""One JSON error format for every error: `{"error": {"code", "message", "details"}}`."""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+
+import psycopg
+import redis
+from flask import Flask, jsonify
+from sqlalchemy.exc import OperationalError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+log = logging.getLogger(__name__)
+
+CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    503: "service_unavailable",
+}
+
+
+class ApiError(HTTPException):
+    """An error a view raises on purpose, with Lux's code, message and details."""
+
+    def __init__(self, status: int, message: str, details: object = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = status
+        self.error_code = code or CODES.get(status, "error")
+        self.details = details
+
+
+def error_response(status: int, message: str, details: object = None, code: str | None = None):
+    """Build the JSON error response."""
+    body = {"error": {"code": code or CODES.get(status, "error"), "message": message, "details": details}}
+    return jsonify(body), status
+
+
+def _summarise(messages: object) -> str:
+    """'field: message' pairs from webargs/marshmallow messages, for the human-readable line."""
+    parts: list[str] = []
+
+    def walk(prefix: str, value: object) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                walk(f"{prefix}.{key}" if prefix else str(key), inner)
+        elif isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+            parts.append(f"{prefix}: {' '.join(value)}")
+
+    if isinstance(messages, dict) and len(messages) == 1 and next(iter(messages)) in {"json", "query"}:
+        messages = next(iter(messages.values()))
+    walk("", messages)
+    return "; ".join(parts[:5]) + (f" (and {len(parts) - 5} more)" if len(parts) > 5 else "")
+
+
+def handle_http_exception(error: HTTPException):
+    """Werkzeug/webargs/ApiError exceptions → JSON."""
+    if isinstance(error, ApiError):
+        return error_response(error.code, error.description, error.details, error.error_code)
+    if isinstance(error, InternalServerError) or error.code is None or error.code >= 500:
+        return error_response(500, "Internal server error.", code="internal_error")
+    data = getattr(error, "data", None) or {}
+    messages = data.get("messages")
+    if error.code == 422 and messages:
+        return error_response(422, "Invalid request: " + _summarise(messages), messages)
+    if messages:  # webargs: malformed JSON body and similar
+        return error_response(error.code, "Malformed request: " + _summarise(messages), messages)
+    message = data.get("message") or HTTPStatus(error.code).description
+    return error_response(error.code, message)
+
+
+def handle_unavailable(error: Exception):
+    """A dependency (PostgreSQL, Redis) is down: 503, the client may retry."""
+    log.warning("dependency=unavailable error=%s", type(error).__name__)
+    return error_response(503, "A backing service is unavailable; retry later.")
+
+
+def handle_unexpected(error: Exception):
+    """Anything else: log it with its traceback, answer a generic 500 without internals."""
+    if isinstance(error, HTTPException):
+        return handle_http_exception(error)
+    log.exception("request=failed error=%s", type(error).__name__)
+    return error_response(500, "Internal server error.", code="internal_error")
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Install the handlers on the app."""
+    app.register_error_handler(HTTPException, handle_http_exception)
+    for unavailable in (redis.ConnectionError, redis.TimeoutError, OperationalError, psycopg.OperationalError):
+        app.register_error_handler(unavailable, handle_unavailable)
+    app.register_error_handler(Exception, handle_unexpected)

@@ -1,0 +1,57 @@
+"""The OpenAPI layer: flask-smorest configured for Lux's error format and token auth."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+from flask_smorest import Api, Blueprint
+
+API_PREFIX = "/api/v1"
+BEARER = "bearerAuth"
+
+
+class ErrorBodySchema(ma.Schema):
+    code = ma.fields.String(required=True, metadata={"description": "Machine-readable error code"})
+    message = ma.fields.String(required=True, metadata={"description": "What went wrong, for people"})
+    details = ma.fields.Raw(
+        allow_none=True, metadata={"description": "Structured details, e.g. validation messages by field"}
+    )
+
+
+class ErrorSchema(ma.Schema):
+    """Every error Lux returns: `{"error": {"code", "message", "details"}}`."""
+
+    error = ma.fields.Nested(ErrorBodySchema, required=True)
+
+
+class LuxApi(Api):
+    """flask-smorest's Api with Lux's error envelope; handlers live in `api.errors`."""
+
+    ERROR_SCHEMA = ErrorSchema
+
+    def _register_error_handlers(self) -> None:
+        """Lux registers its own handlers (api.errors.register_error_handlers)."""
+
+
+def openapi_config(version: str) -> dict:
+    """Flask config keys that place the OpenAPI document and docs page under /api/v1."""
+    return {
+        "API_TITLE": "Lux",
+        "API_VERSION": version,
+        "OPENAPI_VERSION": "3.0.3",
+        "OPENAPI_URL_PREFIX": API_PREFIX,
+        "OPENAPI_JSON_PATH": "openapi.json",
+        "OPENAPI_SWAGGER_UI_PATH": "docs",
+        "OPENAPI_SWAGGER_UI_URL": "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/",
+        "API_SPEC_OPTIONS": {
+            "info": {
+                "description": "Lux: ingest meter readings and read precomputed fleet results. "
+                "Authenticate with `Authorization: Bearer <token>` (or `Token <token>`).",
+            },
+            "components": {"securitySchemes": {BEARER: {"type": "http", "scheme": "bearer"}}},
+        },
+    }
+
+
+def blueprint(name: str, import_name: str, url_prefix: str, description: str) -> Blueprint:
+    """A blueprint mounted under /api/v1."""
+    return Blueprint(name, import_name, url_prefix=API_PREFIX + url_prefix, description=description)

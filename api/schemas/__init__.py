@@ -1,0 +1,1 @@
+"""Marshmallow schemas: the request and response shapes published in the OpenAPI document."""

@@ -1,0 +1,1 @@
+"""Lux core: configuration, database helpers and everything that is neither HTTP nor Celery."""

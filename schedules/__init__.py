@@ -1,0 +1,1 @@
+"""Celery beat schedules, built from settings by pure functions."""

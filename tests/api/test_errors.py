@@ -1,0 +1,132 @@
+"""Every error is `{"error": {"code", "message", "details"}}` with the right status."""
+
+import logging
+
+import pytest
+
+from api import create_app
+from lux.config import Settings
+
+
+def assert_error(response, status: int, code: str) -> dict:
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == "application/json"
+    body = response.get_json()["error"]
+    assert body["code"] == code
+    assert body["message"]
+    return body
+
+
+def test_missing_token_is_401(client):
+    assert_error(client.get("/api/v1/sites"), 401, "unauthorized")
+
+
+def test_unknown_token_is_401(client):
+    assert_error(client.get("/api/v1/sites", headers={"Authorization": "Bearer nope"}), 401, "unauthorized")
+
+
+def test_wrong_scope_is_403_naming_the_scope(client, auth):
+    body = assert_error(client.get("/api/v1/sites", headers=auth("ingest")), 403, "forbidden")
+    assert body["details"] == {"required_scope": "read"}
+
+
+def test_token_scheme_is_accepted_too(client, auth):
+    headers = {"Authorization": auth("read")["Authorization"].replace("Bearer", "Token")}
+    assert client.get("/api/v1/sites", headers=headers).status_code == 200
+
+
+def test_unknown_route_is_404(client):
+    assert_error(client.get("/api/v1/no-such-thing"), 404, "not_found")
+
+
+def test_wrong_method_is_405(client):
+    assert_error(client.put("/healthz"), 405, "method_not_allowed")
+
+
+def test_malformed_json_is_400(client, auth):
+    response = client.post("/api/v1/sites", data="{not json", content_type="application/json",
+                           headers=auth("admin"))
+    assert_error(response, 400, "bad_request")
+
+
+def test_authentication_comes_before_body_parsing(client):
+    response = client.post("/api/v1/sites", data="{not json", content_type="application/json")
+    assert_error(response, 401, "unauthorized")
+
+
+def test_invalid_site_fields_are_422_with_the_field_named(client, auth):
+    response = client.post("/api/v1/sites", json={"site_id": "bad id!", "name": "x", "capacity_kwp": -1},
+                           headers=auth("admin"))
+    body = assert_error(response, 422, "validation_error")
+    assert set(body["details"]["json"]) == {"site_id", "capacity_kwp"}
+    assert "capacity_kwp" in body["message"] and "site_id" in body["message"]
+
+
+def test_unexpected_exception_is_a_generic_500_and_logged(settings, caplog):
+    app = create_app(settings)
+
+    @app.get("/boom")
+    def boom():
+        raise RuntimeError("secret internals")
+
+    with caplog.at_level(logging.ERROR):
+        response = app.test_client().get("/boom")
+    body = assert_error(response, 500, "internal_error")
+    assert "secret" not in response.get_data(as_text=True)
+    assert body["details"] is None
+    assert any("secret internals" in (r.exc_text or "") for r in caplog.records)
+
+
+@pytest.fixture
+def dead_settings(settings):
+    """Settings whose database and Redis ports have nothing listening."""
+    from tests.conftest import free_port
+
+    return settings.with_changes(
+        database_url=f"postgresql://postgres@127.0.0.1:{free_port()}/lux",
+        redis_url=f"redis://127.0.0.1:{free_port()}/0",
+    )
+
+
+def test_database_down_is_503_not_500(dead_settings):
+    response = create_app(dead_settings).test_client().get(
+        "/api/v1/sites", headers={"Authorization": "Bearer lux_anything"}
+    )
+    assert_error(response, 503, "service_unavailable")
+
+
+def test_readyz_names_what_is_down(dead_settings, client):
+    assert client.get("/readyz").get_json() == {"status": "ready", "checks": {"database": "ok", "redis": "ok"}}
+    response = create_app(dead_settings).test_client().get("/readyz")
+    assert response.status_code == 503
+    body = response.get_json()
+    assert body["status"] == "unavailable"
+    assert body["checks"]["database"].startswith("error") and body["checks"]["redis"].startswith("error")
+
+
+def test_readyz_503_when_only_redis_is_down(settings):
+    from tests.conftest import free_port
+
+    broken = settings.with_changes(redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    response = create_app(broken).test_client().get("/readyz")
+    assert response.status_code == 503
+    assert response.get_json()["checks"] == {"database": "ok", "redis": "error: ConnectionError"}
+
+
+def test_healthz_needs_nothing(dead_settings):
+    assert create_app(dead_settings).test_client().get("/healthz").get_json() == {"status": "ok"}
+
+
+def test_every_response_is_timed(client):
+    response = client.get("/healthz")
+    assert response.headers["X-Response-Time"].endswith("ms")
+    assert float(response.headers["X-Response-Time"][:-2]) >= 0
+    assert len(response.headers["X-Request-ID"]) == 32
+
+
+def test_request_log_line_has_method_path_status_and_duration(client, caplog):
+    with caplog.at_level(logging.INFO, logger="lux.api.request"):
+        client.get("/healthz", headers={"X-Request-ID": "abc123"})
+    line = next(r.getMessage() for r in caplog.records if r.name == "lux.api.request")
+    assert "method=GET path=/healthz status=200 duration_ms=" in line
+    assert "request_id=abc123" in line

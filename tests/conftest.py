@@ -1,0 +1,153 @@
+"""Test fixtures over real services.
+
+PostgreSQL and Redis come from TEST_DATABASE_URL / TEST_REDIS_URL when set, otherwise from
+embedded servers started for the session. A test database is created and migrated with
+Alembic, so the migrations are tested too. Celery tasks run in a real worker thread consuming
+from the real broker; nothing runs eagerly.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+import redis
+from celery.contrib.testing import tasks as _celery_ping  # noqa: F401 - registers celery.ping
+from celery.contrib.testing.worker import start_worker
+from sqlalchemy import text
+
+from lux import tokens
+from lux.config import Settings, libpq_url
+from lux.db import Database
+from lux.embedded import EmbeddedPostgres, EmbeddedRedis, ensure_database
+from lux.migrate import upgrade
+
+TABLES = ("readings", "expected_generation", "demo_faults", "sites", "api_clients")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def with_database(url: str, database: str) -> str:
+    """`url` with its path replaced by `database`."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+@pytest.fixture(scope="session")
+def server_urls(tmp_path_factory) -> Iterator[tuple[str, str]]:
+    """(PostgreSQL server URL, Redis URL): given by the environment, or embedded for this session."""
+    started = []
+    pg_url = os.environ.get("TEST_DATABASE_URL")
+    redis_url = os.environ.get("TEST_REDIS_URL")
+    if not pg_url:
+        pg = EmbeddedPostgres(tmp_path_factory.mktemp("embedded") / "postgres", free_port())
+        pg.start()
+        started.append(pg)
+        pg_url = pg.url("postgres")
+    if not redis_url:
+        server = EmbeddedRedis(tmp_path_factory.mktemp("embedded") / "redis", free_port())
+        server.start()
+        started.append(server)
+        redis_url = server.url(db=15)
+    yield libpq_url(pg_url), redis_url
+    for server in reversed(started):
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def settings(server_urls, tmp_path_factory) -> Iterator[Settings]:
+    """Settings for a fresh, migrated test database and a flushed Redis database."""
+    pg_url, redis_url = server_urls
+    name = f"lux_test_{uuid.uuid4().hex[:8]}"
+    admin_url = with_database(pg_url, "postgres")
+    ensure_database(admin_url, name)
+    redis.Redis.from_url(redis_url).flushdb()
+    test_settings = Settings(
+        database_url=with_database(pg_url, name), redis_url=redis_url,
+        embedded_database=False, embedded_redis=False, var_dir=tmp_path_factory.mktemp("var"), log_level="INFO",
+    )
+    database = Database(test_settings)
+    upgrade(database.engine)
+    database.engine.dispose()
+    yield test_settings
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def database(settings) -> Iterator[Database]:
+    db = Database(settings)
+    yield db
+    db.engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _clean_tables(request) -> Iterator[None]:
+    """Tests commit (the API and the worker use their own connections); empty the tables after each."""
+    uses_database = "settings" in request.fixturenames
+    database = request.getfixturevalue("database") if uses_database else None
+    yield
+    if database is not None:
+        with database.engine.begin() as conn:
+            conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture(scope="session")
+def app(settings):
+    from api import create_app
+
+    flask_app = create_app(settings)
+    flask_app.config["TESTING"] = True
+    return flask_app
+
+
+@pytest.fixture
+def client(app, database):
+    return app.test_client()
+
+
+@pytest.fixture
+def auth(database):
+    """`auth("read", "admin")` → headers carrying a fresh token with those scopes."""
+    counter = iter(range(10**6))
+
+    def make(*scopes: str) -> dict[str, str]:
+        with database.session_scope() as session:
+            secret = tokens.create_client(session, f"test-{next(counter)}-{'-'.join(scopes)}", list(scopes))
+        return {"Authorization": f"Bearer {secret}"}
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def celery_app(settings):
+    """The project's Celery app, reconfigured for the test services."""
+    from worker.app import celery_app as app
+    from worker.app import configure
+
+    configure(app, settings)
+    return app
+
+
+@pytest.fixture(scope="session")
+def celery_worker(celery_app) -> Iterator[object]:
+    """A real worker (in a thread) consuming every Lux queue from the real broker."""
+    with start_worker(celery_app, pool="threads", concurrency=2, perform_ping_check=True,
+                      shutdown_timeout=30) as worker:
+        yield worker
+
+
+@pytest.fixture
+def project_root() -> Path:
+    return Path(__file__).resolve().parent.parent

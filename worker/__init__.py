@@ -1,0 +1,1 @@
+"""Lux's Celery app and tasks. Imports `lux` and `models`, never `api`."""

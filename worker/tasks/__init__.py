@@ -1,0 +1,1 @@
+"""Lux tasks, one module per queue; `worker.app` lists them in `TASK_MODULES`."""
