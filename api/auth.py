@@ -45,7 +45,11 @@ def requires(scope: str) -> Callable[[F], F]:
             g.api_client = client
             return view(*args, **kwargs)
 
-        doc = {"security": [{BEARER: [scope]}], "responses": {"401": "UNAUTHORIZED", "403": "FORBIDDEN"}}
+        doc = {  # bearer schemes take no scope list in OpenAPI 3, so the scope goes in an extension
+            "security": [{BEARER: []}],
+            "x-required-scope": scope,
+            "responses": {"401": "UNAUTHORIZED", "403": "FORBIDDEN"},
+        }
         wrapper._apidoc = copy.deepcopy(getattr(view, "_apidoc", {}))  # type: ignore[attr-defined]
         wrapper._apidoc["manual_doc"] = deepupdate(wrapper._apidoc.get("manual_doc", {}), doc)  # type: ignore[attr-defined]
         return wrapper  # type: ignore[return-value]

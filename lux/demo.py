@@ -94,7 +94,7 @@ def _make_site(rng: random.Random, index: int, start_day: dt.date, days: int) ->
     region = AREA_REGION[area] if rng.random() > 0.03 else None  # some legacy sites: region unknown
     postcode = f"{area}{rng.randint(1, 20)} {rng.randint(0, 9)}{rng.choice('ABDEFGHJLNPQRSTUWXYZ')}" \
                f"{rng.choice('ABDEFGHJLNPQRSTUWXYZ')}"
-    late_install = rng.random() < 0.05
+    late_install = index >= len(FAULT_KINDS) and rng.random() < 0.05
     install_day = start_day + dt.timedelta(days=rng.randint(30, max(31, days // 2)) if late_install else 0)
     site = DemoSite(
         index=index, site_id=f"{DEMO_PREFIX}{index + 1:06d}", postcode=postcode, region=region,

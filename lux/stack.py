@@ -122,18 +122,25 @@ def child_environment(settings: Settings) -> dict[str, str]:
 
 
 def wait_ready(settings: Settings, processes: dict[str, subprocess.Popen], stopping) -> bool:
-    """Poll /readyz until it answers 200; False if a process died or we are stopping."""
-    url = f"http://{settings.api_host}:{settings.api_port}/readyz"
+    """Poll the API's /readyz and Flower's /healthcheck until both answer 200.
+
+    False if a process died, we are stopping, or the wait timed out.
+    """
+    pending = [
+        f"http://{settings.api_host}:{settings.api_port}/readyz",
+        f"http://{settings.flower_host}:{settings.flower_port}/healthcheck",
+    ]
     deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline and not stopping() and not _dead(processes):
+    while pending and time.monotonic() < deadline and not stopping() and not _dead(processes):
         try:
-            with urllib.request.urlopen(url, timeout=2) as response:
+            with urllib.request.urlopen(pending[0], timeout=2) as response:
                 if response.status == 200:
-                    return True
+                    pending.pop(0)
+                    continue
         except OSError:
             pass
         time.sleep(0.3)
-    return False
+    return not pending
 
 
 def stop_processes(processes: dict[str, subprocess.Popen]) -> None:

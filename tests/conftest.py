@@ -137,6 +137,7 @@ def celery_app(settings):
     from worker.app import configure
 
     configure(app, settings)
+    app.loader.import_default_modules()  # the `include` task modules, as a worker would
     return app
 
 

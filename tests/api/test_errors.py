@@ -5,7 +5,6 @@ import logging
 import pytest
 
 from api import create_app
-from lux.config import Settings
 
 
 def assert_error(response, status: int, code: str) -> dict:

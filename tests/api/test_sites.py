@@ -1,0 +1,143 @@
+"""Site registry over HTTP: validation per SPEC §2, pagination, filters, bulk import."""
+
+from sqlalchemy import func, select
+
+from models import Site
+
+SITE = {
+    "site_id": "SITE-1", "name": "Rose Farm", "postcode": "ex1 1aa", "region": "South West",
+    "latitude": 50.72, "longitude": -3.53, "capacity_kwp": 4.2, "install_date": "2021-05-01",
+}
+
+
+def create(client, headers, **overrides):
+    return client.post("/api/v1/sites", json={**SITE, **overrides}, headers=headers)
+
+
+def test_create_then_get_normalises_postcode(client, auth):
+    admin = auth("admin", "read")
+    response = create(client, admin)
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["postcode"] == "EX1 1AA"
+    got = client.get("/api/v1/sites/SITE-1", headers=admin).get_json()
+    assert got["capacity_kwp"] == 4.2 and got["install_date"] == "2021-05-01" and got["active"] is True
+
+
+def test_duplicate_site_id_is_409(client, auth):
+    admin = auth("admin")
+    assert create(client, admin).status_code == 201
+    response = create(client, admin)
+    assert response.status_code == 409
+    assert response.get_json()["error"]["code"] == "conflict"
+
+
+def test_legacy_region_tbc_means_unknown(client, auth):
+    response = create(client, auth("admin"), region="TBC")
+    assert response.status_code == 201 and response.get_json()["region"] is None
+
+
+def test_validation_names_each_bad_field(client, auth):
+    response = create(client, auth("admin"), site_id="x" * 65, postcode="NOT A CODE", region="Atlantis",
+                      latitude=91, capacity_kwp=0)
+    assert response.status_code == 422
+    fields = response.get_json()["error"]["details"]["json"]
+    assert set(fields) == {"site_id", "postcode", "region", "latitude", "capacity_kwp"}
+
+
+def test_missing_required_fields_are_422(client, auth):
+    response = client.post("/api/v1/sites", json={"site_id": "A"}, headers=auth("admin"))
+    assert response.status_code == 422
+    assert set(response.get_json()["error"]["details"]["json"]) == {"name", "capacity_kwp"}
+
+
+def test_writes_need_admin_scope(client, auth):
+    assert create(client, auth("read")).status_code == 403
+
+
+def test_get_unknown_site_is_404(client, auth):
+    response = client.get("/api/v1/sites/NOPE", headers=auth("read"))
+    assert response.status_code == 404 and "NOPE" in response.get_json()["error"]["message"]
+
+
+def test_patch_changes_only_given_fields(client, auth):
+    admin = auth("admin")
+    create(client, admin)
+    response = client.patch("/api/v1/sites/SITE-1", json={"capacity_kwp": 5.5}, headers=admin)
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["capacity_kwp"] == 5.5 and body["name"] == "Rose Farm" and body["region"] == "South West"
+    bad = client.patch("/api/v1/sites/SITE-1", json={"site_id": "OTHER"}, headers=admin)
+    assert bad.status_code == 422
+
+
+def test_delete_deactivates_and_keeps_the_site(client, auth, database):
+    admin = auth("admin", "read")
+    create(client, admin)
+    response = client.delete("/api/v1/sites/SITE-1", headers=admin)
+    assert response.status_code == 200 and response.get_json()["active"] is False
+    assert client.get("/api/v1/sites/SITE-1", headers=admin).get_json()["active"] is False
+
+
+def test_list_filters_and_paginates(client, auth):
+    admin = auth("admin", "read")
+    for i in range(5):
+        create(client, admin, site_id=f"S{i}", region="London" if i % 2 else "Wales")
+    create(client, admin, site_id="S9", region=None)
+    client.delete("/api/v1/sites/S1", headers=admin)
+    page = client.get("/api/v1/sites?limit=2&offset=1", headers=admin).get_json()
+    assert [s["site_id"] for s in page["items"]] == ["S1", "S2"]
+    assert (page["total"], page["limit"], page["offset"]) == (6, 2, 1)
+    london = client.get("/api/v1/sites?region=London&active=true", headers=admin).get_json()
+    assert [s["site_id"] for s in london["items"]] == ["S3"]
+    unknown = client.get("/api/v1/sites?region=unknown", headers=admin).get_json()
+    assert [s["site_id"] for s in unknown["items"]] == ["S9"]
+
+
+def test_page_size_is_capped_at_1000(client, auth):
+    response = client.get("/api/v1/sites?limit=1001", headers=auth("read"))
+    assert response.status_code == 422 and "limit" in response.get_json()["error"]["details"]["query"]
+
+
+def test_json_import_creates_updates_and_is_idempotent(client, auth):
+    admin = auth("admin", "read")
+    rows = [{**SITE, "site_id": f"IMP-{i}", "capacity_kwp": 2 + i} for i in range(3)]
+    first = client.post("/api/v1/sites/import", json=rows, headers=admin)
+    assert first.get_json() == {"created": 3, "updated": 0, "unchanged": 0}
+    again = client.post("/api/v1/sites/import", json=rows, headers=admin)
+    assert again.get_json() == {"created": 0, "updated": 0, "unchanged": 3}
+    rows[1]["capacity_kwp"] = 9.5
+    changed = client.post("/api/v1/sites/import", json=rows, headers=admin)
+    assert changed.get_json() == {"created": 0, "updated": 1, "unchanged": 2}
+    assert client.get("/api/v1/sites/IMP-1", headers=admin).get_json()["capacity_kwp"] == 9.5
+
+
+def test_csv_import_validates_like_json(client, auth, database):
+    admin = auth("admin", "read")
+    csv_body = (
+        "site_id,name,postcode,region,latitude,longitude,capacity_kwp,install_date,active\n"
+        "CSV-1,North Barn,M1 1AE,North West,53.48,-2.24,3.1,2020-01-01,true\n"
+        "CSV-2,South Barn,,TBC,,,2.5,,false\n"
+    )
+    response = client.post("/api/v1/sites/import", data=csv_body, content_type="text/csv", headers=admin)
+    assert response.get_json() == {"created": 2, "updated": 0, "unchanged": 0}
+    second = client.get("/api/v1/sites/CSV-2", headers=admin).get_json()
+    assert second["region"] is None and second["postcode"] is None and second["active"] is False
+
+
+def test_import_with_a_bad_row_writes_nothing_and_names_the_row(client, auth, database):
+    rows = [{**SITE, "site_id": "OK-1"}, {**SITE, "site_id": "BAD-1", "capacity_kwp": "lots"}]
+    response = client.post("/api/v1/sites/import", json=rows, headers=auth("admin"))
+    assert response.status_code == 422
+    assert response.get_json()["error"]["details"]["rows"] == {"1": {"capacity_kwp": ["Not a valid number."]}}
+    with database.session_scope() as session:
+        assert session.scalar(select(func.count()).select_from(Site)) == 0
+
+
+def test_import_rejects_duplicate_ids_empty_bodies_and_other_media(client, auth):
+    admin = auth("admin")
+    dup = client.post("/api/v1/sites/import", json=[SITE, SITE], headers=admin)
+    assert dup.status_code == 422 and "1" in dup.get_json()["error"]["details"]["rows"]
+    assert client.post("/api/v1/sites/import", json=[], headers=admin).status_code == 400
+    assert client.post("/api/v1/sites/import", json={"a": 1}, headers=admin).status_code == 400
+    other = client.post("/api/v1/sites/import", data="x", content_type="text/plain", headers=admin)
+    assert other.status_code == 415 and other.get_json()["error"]["code"] == "unsupported_media_type"

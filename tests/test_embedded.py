@@ -1,0 +1,57 @@
+"""Embedded PostgreSQL and Redis: real servers that start, keep their data, and stop cleanly."""
+
+import psutil
+import psycopg
+import pytest
+import redis
+
+from lux.embedded import EmbeddedPostgres, EmbeddedRedis
+from tests.conftest import free_port
+
+
+@pytest.fixture
+def pg(tmp_path):
+    server = EmbeddedPostgres(tmp_path / "postgres", free_port())
+    yield server
+    server.stop()
+
+
+def test_postgres_restarts_on_its_data(pg):
+    pg.start()
+    with psycopg.connect(pg.url(), autocommit=True) as conn:
+        conn.execute("CREATE TABLE kept (x int)")
+        conn.execute("INSERT INTO kept VALUES (42)")
+    pid = pg.process.pid
+    pg.stop()
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(pg.url(), connect_timeout=1)
+    pg.start()
+    with psycopg.connect(pg.url()) as conn:
+        assert conn.execute("SELECT x FROM kept").fetchone() == (42,)
+
+
+def test_postgres_replaces_a_leftover_server_on_the_same_data(pg, tmp_path):
+    pg.start()
+    orphan = pg.process.pid
+    pg.process = None  # forget it, as if the supervisor had been killed
+    second = EmbeddedPostgres(pg.data_dir, pg.port)
+    second.start()
+    try:
+        assert not psutil.pid_exists(orphan) or psutil.Process(orphan).status() == psutil.STATUS_ZOMBIE
+        with psycopg.connect(second.url()) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+    finally:
+        second.stop()
+
+
+def test_redis_keeps_data_across_restart(tmp_path):
+    server = EmbeddedRedis(tmp_path / "redis", free_port())
+    server.start()
+    try:
+        redis.Redis.from_url(server.url()).set("k", "v")
+        server.stop()
+        server.start()
+        assert redis.Redis.from_url(server.url()).get("k") == b"v"
+    finally:
+        server.stop()
