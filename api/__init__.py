@@ -9,6 +9,7 @@ from api.db import register_database
 from api.errors import register_error_handlers
 from api.extensions import LuxApi, openapi_config
 from api.requestlog import register_request_logging
+from api.views import health, sites
 from lux.config import Settings
 from lux.db import Database
 from lux.logging import configure_logging
@@ -39,8 +40,6 @@ def register_redis(app: Flask, settings: Settings) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """Mount every endpoint family and publish the OpenAPI document."""
-    from api.views import health, sites
-
     api = LuxApi(app)
     for module in (health, sites):
         api.register_blueprint(module.blp)

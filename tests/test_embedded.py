@@ -55,3 +55,16 @@ def test_redis_keeps_data_across_restart(tmp_path):
         assert redis.Redis.from_url(server.url()).get("k") == b"v"
     finally:
         server.stop()
+
+
+def test_redis_replaces_a_leftover_server_on_the_same_data(tmp_path):
+    server = EmbeddedRedis(tmp_path / "redis", free_port())
+    server.start()
+    orphan = server.process.pid
+    second = EmbeddedRedis(server.data_dir, server.port)
+    second.start()
+    try:
+        assert not psutil.pid_exists(orphan) or psutil.Process(orphan).status() == psutil.STATUS_ZOMBIE
+        assert redis.Redis.from_url(second.url()).ping()
+    finally:
+        second.stop()

@@ -8,6 +8,7 @@ the process group stops every process, and a second start reuses the data.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import signal
@@ -67,18 +68,25 @@ class Stack:
     def interrupt(self) -> None:
         """Ctrl-C: SIGINT to the whole foreground process group."""
         assert self.process is not None
-        session = self.process.pid
-        os.killpg(session, signal.SIGINT)
+        os.killpg(self.process.pid, signal.SIGINT)
         self.process.wait(90)
         assert "Lux stopped." in self.log()
-        leftovers = [p for p in psutil.process_iter(["pid", "cmdline"]) if self._ours(p, session)]
+        leftovers = self.leftovers()
         assert leftovers == [], f"processes left behind: {[p.info for p in leftovers]}"
 
-    def _ours(self, process: psutil.Process, session: int) -> bool:
+    def leftovers(self) -> list[psutil.Process]:
+        """Processes of this stack still alive: in its session, or working in or naming its var dir."""
+        return [p for p in psutil.process_iter(["pid", "cmdline", "cwd"]) if self._ours(p)]
+
+    def _ours(self, process: psutil.Process) -> bool:
         try:
+            if process.status() == psutil.STATUS_ZOMBIE:
+                return False
             cmdline = " ".join(process.info["cmdline"] or [])
-            return os.getsid(process.pid) == session or str(self.var_dir) in cmdline or (
-                f"--port={self.flower_port}" in cmdline or f":{self.api_port}" in cmdline
+            return (
+                (self.process is not None and os.getsid(process.pid) == self.process.pid)
+                or str(self.var_dir) in cmdline
+                or str(self.var_dir) in (process.info["cwd"] or "")
             )
         except (ProcessLookupError, psutil.Error):
             return False
@@ -88,8 +96,12 @@ class Stack:
 def stack(tmp_path):
     stack = Stack(tmp_path / "var")
     yield stack
-    if stack.process and stack.process.poll() is None:
-        os.killpg(stack.process.pid, signal.SIGKILL)
+    if stack.process and stack.process.poll() is None:  # a failed test: stop as a user would, then force
+        os.killpg(stack.process.pid, signal.SIGINT)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            stack.process.wait(60)
+    for process in stack.leftovers():
+        process.kill()
 
 
 def get(url: str, token: str | None = None, login: tuple[str, str] | None = None) -> tuple[int, object]:
