@@ -7,9 +7,10 @@ from flask import Flask
 
 from api.db import register_database
 from api.errors import register_error_handlers
+from api.events import register_events
 from api.extensions import LuxApi, openapi_config
 from api.requestlog import register_request_logging
-from api.views import health, sites
+from api.views import health, readings, sites
 from lux.config import Settings
 from lux.db import Database
 from lux.logging import configure_logging
@@ -25,6 +26,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config.update(openapi_config(VERSION), LUX_SETTINGS=settings)
     register_database(app, Database(settings))
     register_redis(app, settings)
+    register_events(app, settings)
     register_error_handlers(app)
     register_request_logging(app)
     register_blueprints(app)
@@ -41,5 +43,7 @@ def register_redis(app: Flask, settings: Settings) -> None:
 def register_blueprints(app: Flask) -> None:
     """Mount every endpoint family and publish the OpenAPI document."""
     api = LuxApi(app)
-    for module in (health, sites):
+    for module in (health, sites, readings):
+        for name, schema in getattr(module, "COMPONENTS", {}).items():
+            api.spec.components.schema(name, schema=schema)
         api.register_blueprint(module.blp)

@@ -26,13 +26,14 @@ def _token_from_header() -> str:
     return token.strip()
 
 
-def requires(scope: str) -> Callable[[F], F]:
-    """Reject the request unless its token is valid and carries `scope` (401 / 403).
+def requires(*scopes: str) -> Callable[[F], F]:
+    """Reject the request unless its token is valid and carries one of `scopes` (401 / 403).
 
     Put it above `@blp.arguments` so that authentication happens before the body is parsed.
     """
-    if scope not in SCOPES:
-        raise ValueError(f"unknown scope {scope!r}")
+    if not scopes or set(scopes) - set(SCOPES):
+        raise ValueError(f"unknown scope in {scopes!r}")
+    wanted = " or ".join(f"'{scope}'" for scope in scopes)
 
     def decorator(view: F) -> F:
         @wraps(view)
@@ -40,14 +41,14 @@ def requires(scope: str) -> Callable[[F], F]:
             client = find_client(get_session(), _token_from_header())
             if client is None:
                 raise ApiError(401, "Invalid or revoked token.")
-            if scope not in client.scopes:
-                raise ApiError(403, f"This token lacks the '{scope}' scope.", {"required_scope": scope})
+            if not set(scopes) & set(client.scopes):
+                raise ApiError(403, f"This token lacks the {wanted} scope.", {"required_scope": " ".join(scopes)})
             g.api_client = client
             return view(*args, **kwargs)
 
         doc = {  # bearer schemes take no scope list in OpenAPI 3, so the scope goes in an extension
             "security": [{BEARER: []}],
-            "x-required-scope": scope,
+            "x-required-scope": " ".join(scopes),
             "responses": {"401": "UNAUTHORIZED", "403": "FORBIDDEN"},
         }
         wrapper._apidoc = copy.deepcopy(getattr(view, "_apidoc", {}))  # type: ignore[attr-defined]

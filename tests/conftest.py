@@ -27,8 +27,9 @@ from lux.config import Settings, libpq_url
 from lux.db import Database
 from lux.embedded import EmbeddedPostgres, EmbeddedRedis, ensure_database
 from lux.migrate import upgrade
+from models import Base
 
-TABLES = ("readings", "expected_generation", "demo_faults", "sites", "api_clients")
+TABLES = tuple(table.name for table in Base.metadata.sorted_tables)
 
 
 def free_port() -> int:
@@ -104,7 +105,8 @@ def _clean_tables(request) -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def app(settings):
+def app(settings, celery_app):
+    """The API; the Celery app it sends tasks through is configured for the test services first."""
     from api import create_app
 
     flask_app = create_app(settings)

@@ -1,0 +1,40 @@
+"""The post-commit ingest event, sent to the `ingest` queue through the API's own broker connection."""
+
+from __future__ import annotations
+
+import logging
+
+import kombu
+from flask import Flask, current_app
+
+from lux.config import Settings
+from worker.tasks.ingest import process_events
+
+log = logging.getLogger(__name__)
+
+
+def register_events(app: Flask, settings: Settings) -> None:
+    """A small pool of broker connections that fail fast when Redis is down."""
+    connection = kombu.Connection(
+        settings.redis_url, connect_timeout=2,
+        transport_options={"socket_connect_timeout": 2, "socket_timeout": 5, "max_retries": 0},
+    )
+    app.extensions["lux_broker"] = connection.Pool(limit=16)
+
+
+def emit_ingest_event(event: dict | None) -> str:
+    """Send the event; 'queued', 'deferred' (broker unreachable: the sweep will pick it up) or 'none'."""
+    if event is None:
+        return "none"
+    sites = event["sites"]
+    try:
+        with current_app.extensions["lux_broker"].acquire(block=True, timeout=2) as connection:
+            process_events.apply_async(
+                (event,), connection=connection, retry=False, ignore_result=True,
+                argsrepr=f"request_id={event['request_id']} sites={len(sites)} from={min(sites.values())}",
+            )
+    except Exception as error:  # any broker failure: the readings are committed and the sites marked dirty
+        log.warning("event=deferred request_id=%s sites=%s error=%s", event["request_id"], len(sites),
+                    type(error).__name__)
+        return "deferred"
+    return "queued"

@@ -1,0 +1,134 @@
+"""The ingest core: validate a batch in bulk, write it idempotently, keep every rejected row.
+
+`ingest_json` takes a JSON array body; `ingest_stream` takes CSV or NDJSON lines and never holds
+more than one chunk as Python objects. Both commit everything (readings, rejects, dirty marks)
+in one transaction and return the per-row outcome; the caller emits the post-commit event.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections.abc import Iterable
+from zoneinfo import ZoneInfo
+
+import psycopg
+
+from lux.db import Database
+from lux.ingest.batch import Chunk, MalformedBatch, decode_json_array, lazy_raw, validate
+from lux.ingest.store import BatchWriter, Outcome
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH_ROWS = 50_000
+MAX_STREAM_ROWS = 1_000_000
+CHUNK_ROWS = 5_000
+RETRIES = 3
+
+__all__ = ["MAX_BATCH_ROWS", "BatchTooLarge", "EmptyBatch", "MalformedBatch", "Outcome", "ingest_json",
+           "ingest_stream"]
+
+
+class EmptyBatch(ValueError):
+    """The batch holds no readings."""
+
+
+class BatchTooLarge(ValueError):
+    """More rows than one request may carry."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"A batch may hold at most {limit} readings.")
+        self.limit = limit
+
+
+def ingest_json(db: Database, body: bytes, *, replace: bool, request_id: str,
+                now: dt.datetime | None = None) -> Outcome:
+    """Ingest a JSON array of readings (1 … 50,000) in one transaction."""
+    values, typed = decode_json_array(body)
+    if not values:
+        raise EmptyBatch("The batch holds no readings.")
+    if len(values) > MAX_BATCH_ROWS:
+        raise BatchTooLarge(MAX_BATCH_ROWS)
+    chunk = validate(values, typed, 0, now or dt.datetime.now(dt.UTC), lazy_raw(body))
+    received = len(values)
+    del values
+    for attempt in range(1, RETRIES + 1):
+        try:
+            return _write(db, [(chunk, received)], replace=replace, request_id=request_id)
+        except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure):
+            if attempt == RETRIES:
+                raise
+            log.warning("ingest=retry reason=deadlock attempt=%s request_id=%s", attempt, request_id)
+    raise AssertionError("unreachable")
+
+
+def ingest_stream(db: Database, chunks: Iterable[tuple[Chunk, int]], *, replace: bool, request_id: str) -> Outcome:
+    """Ingest validated chunks of a stream in one transaction (nothing is stored if any step fails)."""
+    return _write(db, chunks, replace=replace, request_id=request_id)
+
+
+def _write(db: Database, chunks: Iterable[tuple[Chunk, int]], *, replace: bool, request_id: str) -> Outcome:
+    with db.raw_connection() as conn:
+        writer = BatchWriter(conn, replace=replace)
+        pending = iter(chunks)
+        current = next(pending, None)
+        while current is not None:
+            following = next(pending, None)
+            writer.add(current[0], current[1], last=following is None)
+            if writer.outcome.received > MAX_STREAM_ROWS:
+                raise BatchTooLarge(MAX_STREAM_ROWS)
+            current = following
+        outcome = writer.finish()
+        _keep_rejects(conn, outcome, request_id)
+        _mark_dirty(conn, outcome, db.settings.timezone)
+    return outcome
+
+
+def _keep_rejects(conn: psycopg.Connection, outcome: Outcome, request_id: str) -> None:
+    if not outcome.rejected:
+        return
+    outcome.rejected.sort(key=lambda item: item[0])
+    with conn.cursor() as cur, cur.copy(
+        "COPY ingest_rejects (request_id, row_index, site_id, reason, field, message, raw) FROM STDIN"
+    ) as copy:
+        for index, why, raw in outcome.rejected:
+            copy.write_row((request_id, index, _site_id_of(raw), why.reason, why.field, why.message, raw))
+
+
+def _site_id_of(raw: str) -> str | None:
+    """The site_id of a raw row when it has a usable one (so rejects can be filtered by site)."""
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return None
+    site = value.get("site_id") if isinstance(value, dict) else None
+    return site if isinstance(site, str) and len(site) <= 64 else None
+
+
+def _mark_dirty(conn: psycopg.Connection, outcome: Outcome, timezone: str) -> None:
+    """Record, in the readings' transaction, each site written and the earliest local day it touched."""
+    if not outcome.dirty:
+        return
+    pks = sorted(outcome.dirty)
+    conn.execute(
+        """
+        INSERT INTO dirty_sites (site_pk, from_day, marked_at)
+        SELECT pk, (at AT TIME ZONE %(tz)s)::date, now()
+          FROM unnest(%(pks)s::int[], %(ats)s::timestamptz[]) AS u(pk, at) ORDER BY pk
+        ON CONFLICT (site_pk) DO UPDATE
+           SET from_day = least(dirty_sites.from_day, excluded.from_day), marked_at = excluded.marked_at
+        """,
+        {"tz": timezone, "pks": pks, "ats": [outcome.dirty[pk] for pk in pks]},
+    )
+
+
+def event_for(outcome: Outcome, request_id: str, zone: ZoneInfo) -> dict | None:
+    """The post-commit event: the sites written, each with the earliest local day it touched."""
+    if not outcome.dirty:
+        return None
+    return {
+        "request_id": request_id,
+        "sites": {str(pk): at.astimezone(zone).date().isoformat() for pk, at in outcome.dirty.items()},
+    }
+

@@ -1,0 +1,207 @@
+"""Write validated readings: a direct COPY when the rows are new, a set-based merge otherwise.
+
+All chunks of one request are written inside one transaction by one `BatchWriter`. The fast path
+COPYs straight into `readings` inside a savepoint; any unique violation (a replay, a correction,
+a key repeated in the batch) rolls the savepoint back and the rows go through the staging table,
+where one statement per step classifies every row as accepted, duplicate, conflict or replaced.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import psycopg
+
+from lux.ingest.batch import Chunk
+from lux.ingest.rules import CleanRow, Rejection
+
+READING_TYPES = ["int4", "timestamptz", "float8", "int2", "text", "text"]
+READING_COLUMNS = "site_pk, reading_at, register_kwh, signal_level, network, meter_serial"
+VALUES = "(s.register_kwh, s.signal_level, s.network, s.meter_serial)"
+STORED = "(r.register_kwh, r.signal_level, r.network, r.meter_serial)"
+# Which field makes two rows with the same key differ (the first that does).
+DIFFERS = """CASE WHEN s.register_kwh IS DISTINCT FROM {o}.register_kwh THEN 'register_kwh'
+                  WHEN s.signal_level IS DISTINCT FROM {o}.signal_level THEN 'signal_level'
+                  WHEN s.network IS DISTINCT FROM {o}.network THEN 'network'
+                  ELSE 'meter_serial' END"""
+
+STAGE_DDL = """
+CREATE TEMP TABLE IF NOT EXISTS ingest_stage (
+    idx int NOT NULL, site_pk int NOT NULL, reading_at timestamptz NOT NULL, register_kwh float8 NOT NULL,
+    signal_level int2, network text, meter_serial text, outcome text, differs text
+) ON COMMIT DELETE ROWS
+"""
+MAX_MERGE_ROUNDS = 3
+
+
+@dataclass
+class Outcome:
+    """What happened to every row of a request."""
+
+    received: int = 0
+    accepted: int = 0
+    duplicate: int = 0
+    conflict: int = 0
+    replaced: int = 0
+    rejected: list[tuple[int, Rejection, str]] = field(default_factory=list)
+    conflicts: list[dict] = field(default_factory=list)  # index, field, applied
+    dirty: dict[int, dt.datetime] = field(default_factory=dict)  # site_pk → earliest reading written
+
+
+class BatchWriter:
+    """Writes the chunks of one request in the caller's transaction."""
+
+    def __init__(self, conn: psycopg.Connection, *, replace: bool) -> None:
+        self.conn = conn
+        self.replace = replace
+        self.outcome = Outcome()
+        self.staged = False
+
+    def add(self, chunk: Chunk, received: int, *, last: bool = True) -> None:
+        """Write one validated chunk; `last` False means more chunks follow (stage, merge at the end)."""
+        self.outcome.received += received
+        self.outcome.rejected.extend(chunk.rejected)
+        rows = self._with_site_keys(chunk.rows, chunk.raw)
+        if not rows:
+            return
+        if not self.staged and last and not self.replace and self._copy_direct(rows):
+            return
+        self._stage(rows)
+
+    def finish(self) -> Outcome:
+        """Merge whatever was staged; return the outcome (the caller commits)."""
+        if self.staged:
+            self._merge()
+        return self.outcome
+
+    def _with_site_keys(self, rows: list[tuple[int, CleanRow]], raw_of) -> list[tuple]:
+        """Rows as COPY tuples with the internal site key; unknown sites become rejections."""
+        ids = list({row.site_id for _, row in rows})
+        known = dict(self.conn.execute("SELECT site_id, id FROM sites WHERE site_id = ANY(%s)", (ids,)).fetchall())
+        out = []
+        unknown = Rejection("site_id", "unknown_site")
+        for index, row in rows:
+            pk = known.get(row.site_id)
+            if pk is None:
+                self.outcome.rejected.append((index, unknown, raw_of(index)))
+                continue
+            out.append((index, pk, row.reading_at, row.register_kwh, row.signal_level, row.network, row.meter_serial))
+        return out
+
+    def _copy_direct(self, rows: list[tuple]) -> bool:
+        """COPY new rows straight into readings; False (and nothing written) if any key exists."""
+        try:
+            with self.conn.transaction(), self.conn.cursor() as cur, cur.copy(
+                f"COPY readings ({READING_COLUMNS}) FROM STDIN (FORMAT BINARY)"
+            ) as copy:
+                copy.set_types(READING_TYPES)
+                for row in rows:
+                    copy.write_row(row[1:])
+        except psycopg.errors.UniqueViolation:
+            return False
+        self.outcome.accepted += len(rows)
+        dirty = self.outcome.dirty
+        for row in rows:
+            pk, at = row[1], row[2]
+            if pk not in dirty or at < dirty[pk]:
+                dirty[pk] = at
+        return True
+
+    def _stage(self, rows: list[tuple]) -> None:
+        if not self.staged:
+            self.conn.execute(STAGE_DDL)
+            self.staged = True
+        with self.conn.cursor() as cur, cur.copy(
+            f"COPY ingest_stage (idx, {READING_COLUMNS}) FROM STDIN (FORMAT BINARY)"
+        ) as copy:
+            copy.set_types(["int4", *READING_TYPES])
+            for row in rows:
+                copy.write_row(row)
+
+    def _merge(self) -> None:
+        """Classify and write every staged row with a handful of set-based statements."""
+        execute = self.conn.execute
+        execute(f"""
+            UPDATE ingest_stage s
+               SET outcome = CASE WHEN {VALUES} IS NOT DISTINCT FROM (f.register_kwh, f.signal_level, f.network,
+                                       f.meter_serial) THEN 'duplicate' ELSE 'conflict' END,
+                   differs = {DIFFERS.format(o="f")}
+              FROM (SELECT idx, first_value(idx) OVER (PARTITION BY site_pk, reading_at ORDER BY idx) AS first_idx
+                      FROM ingest_stage) d
+              JOIN ingest_stage f ON f.idx = d.first_idx
+             WHERE s.idx = d.idx AND d.idx <> d.first_idx""")
+        self._classify_against_stored()
+        if self.replace:
+            self._upsert()
+        else:
+            self._insert_new()
+        self._collect()
+
+    def _classify_against_stored(self) -> None:
+        """Rows whose key is already stored are duplicates (same values) or conflicts."""
+        self.conn.execute(f"""
+            UPDATE ingest_stage s
+               SET outcome = CASE WHEN {VALUES} IS NOT DISTINCT FROM {STORED} THEN 'duplicate' ELSE 'conflict' END,
+                   differs = {DIFFERS.format(o="r")}
+              FROM readings r
+             WHERE r.site_pk = s.site_pk AND r.reading_at = s.reading_at AND s.outcome IS NULL""")
+
+    def _insert_new(self) -> None:
+        """Insert unclassified rows; a key another transaction committed meanwhile is classified again."""
+        for _ in range(MAX_MERGE_ROUNDS):
+            self.conn.execute(f"""
+                WITH ins AS (
+                    INSERT INTO readings ({READING_COLUMNS})
+                    SELECT {READING_COLUMNS} FROM ingest_stage WHERE outcome IS NULL ORDER BY site_pk, reading_at
+                    ON CONFLICT (site_pk, reading_at) DO NOTHING
+                    RETURNING site_pk, reading_at)
+                UPDATE ingest_stage s SET outcome = 'accepted'
+                  FROM ins WHERE s.site_pk = ins.site_pk AND s.reading_at = ins.reading_at
+                   AND s.outcome IS NULL""")
+            self._classify_against_stored()
+            if not self.conn.execute("SELECT 1 FROM ingest_stage WHERE outcome IS NULL LIMIT 1").fetchone():
+                return
+        raise RuntimeError("ingest merge left rows unclassified")
+
+    def _upsert(self) -> None:
+        """on_conflict=replace: insert new keys, overwrite conflicting ones, leave duplicates alone."""
+        self.conn.execute(f"""
+            WITH up AS (
+                INSERT INTO readings ({READING_COLUMNS})
+                SELECT {READING_COLUMNS} FROM ingest_stage
+                 WHERE outcome IS NULL OR (outcome = 'conflict' AND idx IN (
+                       SELECT min(idx) FROM ingest_stage GROUP BY site_pk, reading_at))
+                 ORDER BY site_pk, reading_at
+                ON CONFLICT (site_pk, reading_at) DO UPDATE
+                   SET register_kwh = excluded.register_kwh, signal_level = excluded.signal_level,
+                       network = excluded.network, meter_serial = excluded.meter_serial
+                 WHERE (readings.register_kwh, readings.signal_level, readings.network, readings.meter_serial)
+                       IS DISTINCT FROM (excluded.register_kwh, excluded.signal_level, excluded.network,
+                                         excluded.meter_serial)
+                RETURNING site_pk, reading_at, (xmax = 0) AS inserted)
+            UPDATE ingest_stage s SET outcome = CASE WHEN up.inserted THEN 'accepted' ELSE 'replaced' END
+              FROM up WHERE s.site_pk = up.site_pk AND s.reading_at = up.reading_at
+               AND s.idx = (SELECT min(idx) FROM ingest_stage m
+                             WHERE m.site_pk = s.site_pk AND m.reading_at = s.reading_at)""")
+
+    def _collect(self) -> None:
+        """Read the classification back: counts, conflicts by index, earliest write per site."""
+        counts = dict(self.conn.execute(
+            "SELECT outcome, count(*) FROM ingest_stage GROUP BY outcome").fetchall())
+        o = self.outcome
+        o.accepted += counts.get("accepted", 0)
+        o.duplicate += counts.get("duplicate", 0)
+        o.conflict += counts.get("conflict", 0)
+        o.replaced += counts.get("replaced", 0)
+        for index, outcome, differs in self.conn.execute(
+            "SELECT idx, outcome, differs FROM ingest_stage WHERE outcome IN ('conflict', 'replaced') ORDER BY idx"
+        ):
+            o.conflicts.append({"index": index, "field": differs, "applied": outcome == "replaced"})
+        for pk, earliest in self.conn.execute(
+            "SELECT site_pk, min(reading_at) FROM ingest_stage WHERE outcome IN ('accepted', 'replaced') "
+            "GROUP BY site_pk"
+        ):
+            if pk not in o.dirty or earliest < o.dirty[pk]:
+                o.dirty[pk] = earliest
+

@@ -1,0 +1,86 @@
+"""POST /api/v1/readings/stream: CSV and NDJSON bodies with the batch endpoint's semantics."""
+
+import datetime as dt
+import json
+
+import pytest
+from sqlalchemy import text
+
+from lux import ingest
+
+HEADER = "site_id,reading_at,register_kwh,signal_level,network,meter_serial\n"
+
+
+@pytest.fixture
+def post(client, auth, database):
+    with database.engine.begin() as conn:
+        conn.execute(text("INSERT INTO sites (site_id, name, capacity_kwp) VALUES ('S1', 'one', 4), ('S2', 'two', 3)"))
+    headers = auth("ingest")
+
+    def send(body: str, content_type: str, on_conflict: str | None = None):
+        url = "/api/v1/readings/stream" + (f"?on_conflict={on_conflict}" if on_conflict else "")
+        return client.post(url, data=body.encode(), content_type=content_type, headers=headers)
+
+    return send
+
+
+def count_readings(database) -> int:
+    with database.engine.connect() as conn:
+        return conn.execute(text("SELECT count(*) FROM readings")).scalar_one()
+
+
+def test_csv_outcomes_match_the_batch_endpoint(post, database):
+    body = HEADER + (
+        "S1,2026-06-01T21:00:00Z,10.5,17,EE,M1\n"
+        "S1,2026-06-02T21:00:00Z,11,,,\n"
+        "S1,2026-06-02T21:00:00Z,11,,,\n"       # duplicate of the row before
+        "S2,2026-06-02T21:00:00,1,,,\n"         # no UTC offset
+        "S2,2026-06-03T21:00:00Z,abc,,,\n"      # non-numeric register
+        "S2,2026-06-03T21:00:00Z,1,99,,\n"      # 99 = unknown signal
+        "S9,2026-06-03T21:00:00Z,1,,,\n"        # unknown site
+        "S2,2026-06-04T21:00:00Z\n"             # wrong number of columns
+    )
+    answer = post(body, "text/csv").get_json()
+    assert {k: answer[k] for k in ("received", "accepted", "duplicate", "rejected")} == {
+        "received": 8, "accepted": 3, "duplicate": 1, "rejected": 4}
+    assert [(r["index"], r["reason"]) for r in answer["rejects"]] == [
+        (3, "no_utc_offset"), (4, "invalid_number"), (6, "unknown_site"), (7, "malformed_csv")]
+    assert post(body, "text/csv").get_json()["duplicate"] == 4  # a replay changes nothing
+    assert count_readings(database) == 3
+
+
+def test_ndjson_with_a_broken_line(post, database):
+    lines = [json.dumps({"site_id": "S1", "reading_at": f"2026-06-0{d}T21:00:00Z", "register_kwh": d})
+             for d in range(1, 5)]
+    lines.insert(2, '{"site_id": "S1", "reading_at": ')
+    answer = post("\n".join(lines) + "\n", "application/x-ndjson").get_json()
+    assert answer["accepted"] == 4 and answer["rejected"] == 1
+    assert answer["rejects"][0] | {"message": ""} == {"index": 2, "field": None, "reason": "malformed_json",
+                                                      "message": ""}
+
+
+def test_a_long_stream_spans_chunks_and_keeps_first_wins(post, database, monkeypatch):
+    monkeypatch.setattr(ingest, "CHUNK_ROWS", 1000)
+    start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    rows = [f"S1,{(start + dt.timedelta(hours=h)).isoformat()},{h},,," for h in range(3500)]
+    rows.append(f"S1,{start.isoformat()},999,,,")  # repeats the first key, in the last chunk, other value
+    answer = post(HEADER + "\n".join(rows) + "\n", "text/csv", on_conflict="replace").get_json()
+    assert (answer["received"], answer["accepted"], answer["conflict"], answer["replaced"]) == (3501, 3500, 1, 0)
+    assert answer["conflicts"][0]["index"] == 3500
+    with database.engine.connect() as conn:
+        first = conn.execute(text("SELECT register_kwh FROM readings ORDER BY reading_at LIMIT 1")).scalar_one()
+    assert first == 0.0
+
+
+def test_stream_errors(post):
+    assert post("a,b\n1,2\n", "text/csv").status_code == 400
+    assert post(HEADER, "text/csv").status_code == 400  # no rows
+    assert post("x", "application/xml").status_code == 415
+
+
+def test_stream_row_limit_stores_nothing(post, database, monkeypatch):
+    monkeypatch.setattr(ingest, "MAX_STREAM_ROWS", 10)
+    rows = "".join(f"S1,2026-06-01T21:{m:02d}:00Z,{m},,,\n" for m in range(11))
+    response = post(HEADER + rows, "text/csv")
+    assert response.status_code == 413 and "10" in response.get_json()["error"]["message"]
+    assert count_readings(database) == 0
