@@ -82,6 +82,7 @@ class Settings:
     demo_sites: int = 2000
     demo_days: int = 400
     max_page_size: int = 1000
+    retention_rejects_days: int = 30
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -117,6 +118,7 @@ class Settings:
             demo_sites=number("LUX_DEMO_SITES", base.demo_sites, 1, 10_000_000),
             demo_days=number("LUX_DEMO_DAYS", base.demo_days, 1, 20_000),
             max_page_size=base.max_page_size,
+            retention_rejects_days=number("LUX_RETENTION_REJECTS_DAYS", base.retention_rejects_days, 1, 36500),
         )
 
     @property

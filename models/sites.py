@@ -22,7 +22,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base
 
-SITE_ID_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
+SITE_ID_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"  # PostgreSQL regex: `$` is the end of the string
 
 
 class Site(Base):

@@ -145,7 +145,12 @@ def celery_app(settings):
 
 @pytest.fixture(scope="session")
 def celery_worker(celery_app) -> Iterator[object]:
-    """A real worker (in a thread) consuming every Lux queue from the real broker."""
+    """A real worker (in a thread) consuming every Lux queue from the real broker.
+
+    Messages that earlier API tests queued while no worker ran are purged first, so they cannot
+    race the tests that watch the worker.
+    """
+    celery_app.control.purge()
     with start_worker(celery_app, pool="threads", concurrency=2, perform_ping_check=True,
                       shutdown_timeout=30) as worker:
         yield worker

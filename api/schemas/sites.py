@@ -6,8 +6,8 @@ import marshmallow as ma
 from marshmallow import validate
 
 from api.schemas.common import PageArgsSchema, page_schema
+from lux.ingest.rules import SITE_ID_RE
 from lux.postcodes import REGIONS, normalise_postcode
-from models.sites import SITE_ID_PATTERN
 
 UNKNOWN_REGION_ALIASES = {"", "TBC"}
 
@@ -40,7 +40,7 @@ class SiteSchema(ma.Schema):
 
     site_id = ma.fields.String(
         required=True,
-        validate=validate.Regexp(SITE_ID_PATTERN, error="Must be 1–64 characters of A-Z a-z 0-9 _ . -"),
+        validate=validate.Regexp(SITE_ID_RE, error="Must be 1–64 characters of A-Z a-z 0-9 _ . -"),
     )
     name = ma.fields.String(required=True, validate=validate.Length(min=1, max=200))
     postcode = PostcodeField(allow_none=True, load_default=None)

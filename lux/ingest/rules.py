@@ -15,7 +15,8 @@ from typing import Any
 
 import msgspec
 
-SITE_ID_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+# \Z, not $: in Python `$` also matches before a trailing newline.
+SITE_ID_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}\Z")
 MAX_TEXT = 64
 SIGNAL_UNKNOWN = 99
 EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
@@ -144,7 +145,7 @@ def check_row(raw: Any, now: dt.datetime) -> CleanRow | Rejection:
     out_of_range = check_timestamp_range(at, now)
     if out_of_range:
         return out_of_range
-    if "register_kwh" not in raw:
+    if raw.get("register_kwh") is None:
         return Rejection("register_kwh", "required")
     checked = [
         check_register(raw["register_kwh"]),

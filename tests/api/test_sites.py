@@ -44,6 +44,11 @@ def test_validation_names_each_bad_field(client, auth):
     assert set(fields) == {"site_id", "postcode", "region", "latitude", "capacity_kwp"}
 
 
+def test_site_id_with_a_trailing_newline_is_422_not_500(client, auth):
+    response = create(client, auth("admin"), site_id="SITE-1\n")
+    assert response.status_code == 422 and "site_id" in response.get_json()["error"]["details"]["json"]
+
+
 def test_missing_required_fields_are_422(client, auth):
     response = client.post("/api/v1/sites", json={"site_id": "A"}, headers=auth("admin"))
     assert response.status_code == 422

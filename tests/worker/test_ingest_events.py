@@ -1,0 +1,93 @@
+"""The post-commit ingest event reaches a real worker; a lost event is recovered by the sweep."""
+
+import time
+
+import pytest
+from celery.signals import task_success
+from sqlalchemy import text
+
+from api import create_app
+from tests.conftest import free_port
+
+BATCH = [
+    {"site_id": "E1", "reading_at": "2026-03-28T21:00:00Z", "register_kwh": 1},
+    {"site_id": "E1", "reading_at": "2026-03-29T22:30:00Z", "register_kwh": 2},   # 23:30 BST: local day 29th
+    {"site_id": "E2", "reading_at": "2026-03-30T23:30:00+00:00", "register_kwh": 3},  # 00:30 BST on the 31st
+]
+
+
+@pytest.fixture
+def sites(database):
+    with database.engine.begin() as conn:
+        rows = conn.execute(text("INSERT INTO sites (site_id, name, capacity_kwp) VALUES ('E1', 'a', 3), "
+                                 "('E2', 'b', 3) RETURNING site_id, id")).all()
+    return dict(rows)
+
+
+def dirty(database) -> dict:
+    with database.engine.connect() as conn:
+        return {pk: day.isoformat() for pk, day in conn.execute(text("SELECT site_pk, from_day FROM dirty_sites"))}
+
+
+def test_event_reaches_a_real_worker_with_sites_and_days(client, auth, sites, celery_worker, database):
+    seen = []
+
+    def record(sender=None, result=None, **_):
+        if sender.name == "lux.ingest.process_events":
+            seen.append((sender.request.args[0], result))
+
+    task_success.connect(record, weak=False)
+    try:
+        answer = client.post("/api/v1/readings", json=BATCH, headers=auth("ingest")).get_json()
+        assert answer["event"] == "queued"
+        deadline = time.monotonic() + 30
+        mine = []  # events of earlier tests may still be in the queue
+        while not mine and time.monotonic() < deadline:
+            time.sleep(0.05)
+            mine = [item for item in seen if item[0]["request_id"] == answer["request_id"]]
+    finally:
+        task_success.disconnect(record)
+    event, result = mine[0]
+    assert event == {"request_id": answer["request_id"],
+                     "sites": {str(sites["E1"]): "2026-03-28", str(sites["E2"]): "2026-03-31"}}
+    assert result["claimed"] == 2 and result["from_day"] == "2026-03-28"
+    assert dirty(database) == {}
+
+
+def test_site_made_dirty_while_redis_is_down_is_swept_when_it_is_back(settings, auth, sites, celery_worker,
+                                                                      database):
+    from worker.tasks.ingest import sweep
+
+    broken = create_app(settings.with_changes(redis_url=f"redis://127.0.0.1:{free_port()}/0"))
+    started = time.monotonic()
+    response = broken.test_client().post("/api/v1/readings", json=BATCH, headers=auth("ingest"))
+    assert response.status_code == 200 and response.get_json()["accepted"] == 3
+    assert response.get_json()["event"] == "deferred"
+    assert time.monotonic() - started < 10
+    assert dirty(database) == {sites["E1"]: "2026-03-28", sites["E2"]: "2026-03-31"}
+
+    assert sweep.delay(older_than_s=3600).get(timeout=30)["claimed"] == 0  # too recent for this sweep
+    result = sweep.delay(older_than_s=0).get(timeout=30)
+    assert result == {"claimed": 2, "from_day": "2026-03-28"}
+    assert dirty(database) == {}
+
+
+def test_later_batches_move_the_dirty_day_back_only(sites, database, settings):
+    from lux.db import Database
+    from lux.ingest import ingest_json
+
+    db = Database(settings)
+    ingest_json(db, b'[{"site_id": "E1", "reading_at": "2026-05-10T12:00:00Z", "register_kwh": 5}]',
+                replace=False, request_id="a")
+    ingest_json(db, b'[{"site_id": "E1", "reading_at": "2026-05-12T12:00:00Z", "register_kwh": 6}]',
+                replace=False, request_id="b")
+    assert dirty(database) == {sites["E1"]: "2026-05-10"}
+    ingest_json(db, b'[{"site_id": "E1", "reading_at": "2026-05-01T12:00:00Z", "register_kwh": 1}]',
+                replace=False, request_id="c")
+    assert dirty(database) == {sites["E1"]: "2026-05-01"}
+    with database.engine.begin() as conn:
+        conn.execute(text("DELETE FROM dirty_sites"))
+    outcome = ingest_json(db, b'[{"site_id": "E1", "reading_at": "2026-05-01T12:00:00Z", "register_kwh": 1}]',
+                          replace=False, request_id="d")
+    assert outcome.duplicate == 1 and dirty(database) == {}  # a replay makes nothing dirty
+    db.engine.dispose()
