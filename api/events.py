@@ -26,15 +26,16 @@ def emit_ingest_event(event: dict | None) -> str:
     """Send the event; 'queued', 'deferred' (broker unreachable: the sweep will pick it up) or 'none'."""
     if event is None:
         return "none"
-    sites = event["sites"]
+    days = event["sites_by_day"]
+    sites = sum(len(pks) for pks in days.values())
     try:
         with current_app.extensions["lux_broker"].acquire(block=True, timeout=2) as connection:
             process_events.apply_async(
                 (event,), connection=connection, retry=False, ignore_result=True,
-                argsrepr=f"request_id={event['request_id']} sites={len(sites)} from={min(sites.values())}",
+                argsrepr=f"request_id={event['request_id']} sites={sites} from={min(days)}",
             )
     except Exception as error:  # any broker failure: the readings are committed and the sites marked dirty
-        log.warning("event=deferred request_id=%s sites=%s error=%s", event["request_id"], len(sites),
+        log.warning("event=deferred request_id=%s sites=%s error=%s", event["request_id"], sites,
                     type(error).__name__)
         return "deferred"
     return "queued"

@@ -2,9 +2,9 @@
 
 from models.base import Base
 from models.demo import DemoFault
-from models.ingest import DirtySite, IngestReject
+from models.ingest import IngestJournal, IngestReject
 from models.ops import ApiClient
 from models.readings import Reading
 from models.sites import ExpectedGeneration, Site
 
-__all__ = ["ApiClient", "Base", "DemoFault", "DirtySite", "ExpectedGeneration", "IngestReject", "Reading", "Site"]
+__all__ = ["ApiClient", "Base", "DemoFault", "ExpectedGeneration", "IngestJournal", "IngestReject", "Reading", "Site"]

@@ -1,10 +1,11 @@
-"""What ingest keeps besides readings: rejected rows, and which sites await recomputation."""
+"""What ingest keeps besides readings: rejected rows, and a journal of what awaits recomputation."""
 
 from __future__ import annotations
 
 import datetime as dt
 
 from sqlalchemy import BigInteger, Date, DateTime, Identity, Index, Integer, Text, func
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base
@@ -27,15 +28,18 @@ class IngestReject(Base):
     raw: Mapped[str] = mapped_column(Text)
 
 
-class DirtySite(Base):
-    """A site with readings written since its results were last computed, from `from_day` (fleet-local) on.
+class IngestJournal(Base):
+    """One committed ingest request: the sites it wrote and, for each, the earliest local day it touched.
 
-    Written in the same transaction as the readings, so a lost event is never a lost update:
-    the periodic sweep finds every row left here.
+    Written in the same transaction as the readings, so a lost event is never a lost update: the
+    event and the periodic sweep both claim entries from here. One row per request (arrays, not a
+    row per site) keeps the cost off the ingest hot path; claimers coalesce entries per site.
     """
 
-    __tablename__ = "dirty_sites"
+    __tablename__ = "ingest_journal"
 
-    site_pk: Mapped[int] = mapped_column(Integer, primary_key=True)
-    from_day: Mapped[dt.date] = mapped_column(Date)
-    marked_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), index=True)
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), index=True)
+    request_id: Mapped[str] = mapped_column(Text)
+    site_pks: Mapped[list[int]] = mapped_column(ARRAY(Integer))
+    from_days: Mapped[list[dt.date]] = mapped_column(ARRAY(Date))

@@ -34,8 +34,7 @@ COMPONENTS = {"Reading": ReadingSchema}  # bodies parsed in bulk, documented by 
 
 def _answer(outcome: ingest.Outcome) -> dict:
     """Emit the post-commit event and shape the per-row answer."""
-    settings = current_app.config["LUX_SETTINGS"]
-    event = emit_ingest_event(ingest.event_for(outcome, g.request_id, settings.zone))
+    event = emit_ingest_event(ingest.event_for(outcome, g.request_id))
     return {
         "request_id": g.request_id, "received": outcome.received, "accepted": outcome.accepted,
         "duplicate": outcome.duplicate, "conflict": outcome.conflict, "replaced": outcome.replaced,

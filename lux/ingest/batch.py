@@ -45,7 +45,8 @@ class Chunk:
 
     offset: int
     raw_of: Callable[[int], str]  # position in this chunk → the row's raw text
-    rows: list[tuple[int, CleanRow]] = field(default_factory=list)
+    indexes: list[int] = field(default_factory=list)  # batch index of each clean row
+    rows: list[CleanRow] = field(default_factory=list)
     rejected: list[tuple[int, Rejection, str]] = field(default_factory=list)  # index, why, raw content
 
     def raw(self, index: int) -> str:
@@ -84,14 +85,19 @@ def validate(values: list[Any], typed: bool, offset: int, now: dt.datetime, raw_
         if isinstance(result, Rejection):
             chunk.reject(index, result)
         else:
-            chunk.rows.append((index, result))
+            chunk.indexes.append(index)
+            chunk.rows.append(result)
     return chunk
 
 
 def _validate_typed(chunk: Chunk, values: list[TypedReading], now: dt.datetime) -> None:
     """What msgspec could not check: the time window and the signal's 99 (unknown)."""
     earliest, latest = rules.EARLIEST, now + rules.FUTURE_SLACK
-    rows = chunk.rows
+    if all(earliest <= v.reading_at <= latest and (v.signal_level or 0) <= 31 for v in values):
+        chunk.indexes = list(range(chunk.offset, chunk.offset + len(values)))
+        chunk.rows = [(v.site_id, v.reading_at, v.register_kwh, v.signal_level, v.network, v.meter_serial)
+                      for v in values]
+        return
     for index, v in enumerate(values, start=chunk.offset):
         at, signal = v.reading_at, v.signal_level
         if at < earliest or at > latest:
@@ -102,7 +108,8 @@ def _validate_typed(chunk: Chunk, values: list[TypedReading], now: dt.datetime) 
                 chunk.reject(index, Rejection("signal_level", "signal_range"))
                 continue
             signal = None
-        rows.append((index, CleanRow(v.site_id, at, v.register_kwh, signal, v.network, v.meter_serial)))
+        chunk.indexes.append(index)
+        chunk.rows.append((v.site_id, at, v.register_kwh, signal, v.network, v.meter_serial))
 
 
 def lazy_raw(body: bytes) -> Callable[[int], str]:

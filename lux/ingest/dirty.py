@@ -1,4 +1,4 @@
-"""Claiming dirty sites for recomputation, by event or by the periodic sweep."""
+"""Claiming journal entries for recomputation, by event or by the periodic sweep."""
 
 from __future__ import annotations
 
@@ -6,24 +6,26 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 CLAIM = text("""
-    DELETE FROM dirty_sites
-     WHERE site_pk IN (
-           SELECT site_pk FROM dirty_sites
-            WHERE (CAST(:pks AS int[]) IS NULL OR site_pk = ANY(CAST(:pks AS int[])))
-              AND marked_at <= now() - make_interval(secs => :older_than)
-            ORDER BY site_pk
-            LIMIT :limit
-              FOR UPDATE SKIP LOCKED)
-    RETURNING site_pk, from_day
+    WITH claimed AS (
+        DELETE FROM ingest_journal
+         WHERE id IN (
+               SELECT id FROM ingest_journal
+                WHERE (CAST(:ids AS bigint[]) IS NULL OR id = ANY(CAST(:ids AS bigint[])))
+                  AND created_at <= now() - make_interval(secs => :older_than)
+                ORDER BY id
+                LIMIT :limit
+                  FOR UPDATE SKIP LOCKED)
+        RETURNING site_pks, from_days)
+    SELECT pk, min(day) FROM claimed, unnest(site_pks, from_days) AS u(pk, day) GROUP BY pk ORDER BY pk
 """)
 
 
-def claim_dirty_sites(session: Session, site_pks: list[int] | None, *, older_than_s: float = 0.0,
-                      limit: int = 100_000) -> dict[int, str]:
-    """Take dirty marks off (in the caller's transaction): site_pk → earliest local day to recompute.
+def claim_dirty_sites(session: Session, journal_ids: list[int] | None, *, older_than_s: float = 0.0,
+                      limit: int = 10_000) -> dict[int, str]:
+    """Take journal entries off (in the caller's transaction), coalesced: site_pk → earliest local day.
 
-    Rows locked by another claimer are skipped, so concurrent claimers never take the same site;
-    if the caller's transaction rolls back, the marks come back and the sweep retries them.
+    Entries locked by another claimer are skipped, so concurrent claimers never take the same one;
+    if the caller's transaction rolls back, the entries come back and the sweep retries them.
     """
-    rows = session.execute(CLAIM, {"pks": site_pks, "older_than": older_than_s, "limit": limit})
+    rows = session.execute(CLAIM, {"ids": journal_ids, "older_than": older_than_s, "limit": limit})
     return {pk: day.isoformat() for pk, day in rows}

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import psycopg
 
 from lux.ingest.batch import Chunk
-from lux.ingest.rules import CleanRow, Rejection
+from lux.ingest.rules import Rejection
 
 READING_TYPES = ["int4", "timestamptz", "float8", "int2", "text", "text"]
 READING_COLUMNS = "site_pk, reading_at, register_kwh, signal_level, network, meter_serial"
@@ -33,6 +33,10 @@ CREATE TEMP TABLE IF NOT EXISTS ingest_stage (
 ) ON COMMIT DELETE ROWS
 """
 MAX_MERGE_ROUNDS = 3
+# Writers lock the buckets of the sites they write, in ascending order, before touching a row:
+# two requests sharing a key then never write at the same time, so they cannot deadlock.
+LOCK_NAMESPACE = 0x4C5558  # "LUX"
+SITE_BUCKETS = 64
 
 
 @dataclass
@@ -47,27 +51,32 @@ class Outcome:
     rejected: list[tuple[int, Rejection, str]] = field(default_factory=list)
     conflicts: list[dict] = field(default_factory=list)  # index, field, applied
     dirty: dict[int, dt.datetime] = field(default_factory=dict)  # site_pk → earliest reading written
+    sites_by_day: dict[str, list[int]] = field(default_factory=dict)  # earliest local day → site_pks
+    journal_id: int | None = None
 
 
 class BatchWriter:
     """Writes the chunks of one request in the caller's transaction."""
 
-    def __init__(self, conn: psycopg.Connection, *, replace: bool) -> None:
+    def __init__(self, conn: psycopg.Connection, *, replace: bool, streaming: bool = False) -> None:
         self.conn = conn
         self.replace = replace
         self.outcome = Outcome()
         self.staged = False
+        self.streaming = streaming  # a stream's sites are unknown up front: it locks every bucket
+        self.locked = False
 
     def add(self, chunk: Chunk, received: int, *, last: bool = True) -> None:
         """Write one validated chunk; `last` False means more chunks follow (stage, merge at the end)."""
         self.outcome.received += received
         self.outcome.rejected.extend(chunk.rejected)
-        rows = self._with_site_keys(chunk.rows, chunk.raw)
+        indexes, rows = self._with_site_keys(chunk)
         if not rows:
             return
+        self._lock({row[0] for row in rows})
         if not self.staged and last and not self.replace and self._copy_direct(rows):
             return
-        self._stage(rows)
+        self._stage(indexes, rows)
 
     def finish(self) -> Outcome:
         """Merge whatever was staged; return the outcome (the caller commits)."""
@@ -75,19 +84,35 @@ class BatchWriter:
             self._merge()
         return self.outcome
 
-    def _with_site_keys(self, rows: list[tuple[int, CleanRow]], raw_of) -> list[tuple]:
-        """Rows as COPY tuples with the internal site key; unknown sites become rejections."""
-        ids = list({row.site_id for _, row in rows})
-        known = dict(self.conn.execute("SELECT site_id, id FROM sites WHERE site_id = ANY(%s)", (ids,)).fetchall())
-        out = []
+    def _with_site_keys(self, chunk: Chunk) -> tuple[list[int], list[tuple]]:
+        """Rows as COPY tuples keyed by the internal site id; unknown sites become rejections."""
+        ids = {row[0] for row in chunk.rows}
+        known = dict(self.conn.execute(
+            "SELECT site_id, id FROM sites WHERE site_id = ANY(string_to_array(%s, ','))",  # ids hold no comma
+            (",".join(ids),)).fetchall())
+        if len(known) == len(ids):
+            return chunk.indexes, [(known[r[0]], r[1], r[2], r[3], r[4], r[5]) for r in chunk.rows]
+        indexes, rows = [], []
         unknown = Rejection("site_id", "unknown_site")
-        for index, row in rows:
-            pk = known.get(row.site_id)
+        for index, r in zip(chunk.indexes, chunk.rows, strict=True):
+            pk = known.get(r[0])
             if pk is None:
-                self.outcome.rejected.append((index, unknown, raw_of(index)))
-                continue
-            out.append((index, pk, row.reading_at, row.register_kwh, row.signal_level, row.network, row.meter_serial))
-        return out
+                self.outcome.rejected.append((index, unknown, chunk.raw(index)))
+            else:
+                indexes.append(index)
+                rows.append((pk, r[1], r[2], r[3], r[4], r[5]))
+        return indexes, rows
+
+    def _lock(self, pks: set[int]) -> None:
+        """Take the site-bucket locks (once per request), in ascending order."""
+        if self.locked:
+            return
+        buckets = list(range(SITE_BUCKETS)) if self.streaming else sorted({pk % SITE_BUCKETS for pk in pks})
+        self.conn.execute(
+            "SELECT pg_advisory_xact_lock(%s, b) FROM unnest(%s::int[]) WITH ORDINALITY AS u(b, n) ORDER BY n",
+            (LOCK_NAMESPACE, buckets),
+        )
+        self.locked = True
 
     def _copy_direct(self, rows: list[tuple]) -> bool:
         """COPY new rows straight into readings; False (and nothing written) if any key exists."""
@@ -96,19 +121,19 @@ class BatchWriter:
                 f"COPY readings ({READING_COLUMNS}) FROM STDIN (FORMAT BINARY)"
             ) as copy:
                 copy.set_types(READING_TYPES)
+                write = copy.write_row
                 for row in rows:
-                    copy.write_row(row[1:])
+                    write(row)
         except psycopg.errors.UniqueViolation:
             return False
         self.outcome.accepted += len(rows)
         dirty = self.outcome.dirty
-        for row in rows:
-            pk, at = row[1], row[2]
-            if pk not in dirty or at < dirty[pk]:
+        for pk, at, *_ in rows:
+            if at < dirty.get(pk, at) or pk not in dirty:
                 dirty[pk] = at
         return True
 
-    def _stage(self, rows: list[tuple]) -> None:
+    def _stage(self, indexes: list[int], rows: list[tuple]) -> None:
         if not self.staged:
             self.conn.execute(STAGE_DDL)
             self.staged = True
@@ -116,8 +141,8 @@ class BatchWriter:
             f"COPY ingest_stage (idx, {READING_COLUMNS}) FROM STDIN (FORMAT BINARY)"
         ) as copy:
             copy.set_types(["int4", *READING_TYPES])
-            for row in rows:
-                copy.write_row(row)
+            for index, row in zip(indexes, rows, strict=True):
+                copy.write_row((index, *row))
 
     def _merge(self) -> None:
         """Classify and write every staged row with a handful of set-based statements."""

@@ -1,4 +1,4 @@
-"""Ingest: rejected rows kept with their reason, and sites awaiting recomputation.
+"""Ingest: rejected rows kept with their reason, and the journal of writes awaiting recomputation.
 
 Revision ID: 0002
 Revises: 0001
@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 
 revision: str = '0002'
@@ -18,13 +19,15 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.create_table('dirty_sites',
-    sa.Column('site_pk', sa.Integer(), nullable=False),
-    sa.Column('from_day', sa.Date(), nullable=False),
-    sa.Column('marked_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
-    sa.PrimaryKeyConstraint('site_pk', name=op.f('pk_dirty_sites'))
+    op.create_table('ingest_journal',
+    sa.Column('id', sa.BigInteger(), sa.Identity(always=False), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.Column('request_id', sa.Text(), nullable=False),
+    sa.Column('site_pks', postgresql.ARRAY(sa.Integer()), nullable=False),
+    sa.Column('from_days', postgresql.ARRAY(sa.Date()), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_ingest_journal'))
     )
-    op.create_index(op.f('ix_dirty_sites_marked_at'), 'dirty_sites', ['marked_at'], unique=False)
+    op.create_index(op.f('ix_ingest_journal_created_at'), 'ingest_journal', ['created_at'], unique=False)
     op.create_table('ingest_rejects',
     sa.Column('id', sa.BigInteger(), sa.Identity(always=False), nullable=False),
     sa.Column('received_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
@@ -47,5 +50,5 @@ def downgrade() -> None:
     op.drop_index(op.f('ix_ingest_rejects_request_id'), table_name='ingest_rejects')
     op.drop_index(op.f('ix_ingest_rejects_received_at'), table_name='ingest_rejects')
     op.drop_table('ingest_rejects')
-    op.drop_index(op.f('ix_dirty_sites_marked_at'), table_name='dirty_sites')
-    op.drop_table('dirty_sites')
+    op.drop_index(op.f('ix_ingest_journal_created_at'), table_name='ingest_journal')
+    op.drop_table('ingest_journal')

@@ -32,7 +32,7 @@ def snapshot(database):
 @given(batches=batches, data=st.data())
 def test_replays_change_nothing(database, batches, data):
     with database.engine.begin() as conn:
-        conn.execute(text("TRUNCATE readings, ingest_rejects, dirty_sites"))
+        conn.execute(text("TRUNCATE readings, ingest_rejects, ingest_journal"))
         conn.execute(text("INSERT INTO sites (site_id, name, capacity_kwp) VALUES ('P1', 'p', 3), ('P2', 'p', 3) "
                           "ON CONFLICT (site_id) DO NOTHING"))
     bodies = [json.dumps(batch).encode() for batch in batches]

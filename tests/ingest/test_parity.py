@@ -60,9 +60,8 @@ def bulk_verdicts(batch: list[dict]) -> list:
     verdicts: list = [None] * len(batch)
     for index, why, _ in chunk.rejected:
         verdicts[index] = (why.field, why.message)
-    for index, row in chunk.rows:
-        verdicts[index] = (row.site_id, row.reading_at, row.register_kwh, row.signal_level, row.network,
-                           row.meter_serial)
+    for index, row in zip(chunk.indexes, chunk.rows, strict=True):
+        verdicts[index] = row
     return verdicts
 
 

@@ -25,8 +25,10 @@ def sites(database):
 
 
 def dirty(database) -> dict:
+    """Pending journal entries, coalesced per site: site_pk → earliest local day."""
     with database.engine.connect() as conn:
-        return {pk: day.isoformat() for pk, day in conn.execute(text("SELECT site_pk, from_day FROM dirty_sites"))}
+        return {pk: day.isoformat() for pk, day in conn.execute(text(
+            "SELECT pk, min(day) FROM ingest_journal, unnest(site_pks, from_days) AS u(pk, day) GROUP BY pk"))}
 
 
 def test_event_reaches_a_real_worker_with_sites_and_days(client, auth, sites, celery_worker, database):
@@ -48,8 +50,8 @@ def test_event_reaches_a_real_worker_with_sites_and_days(client, auth, sites, ce
     finally:
         task_success.disconnect(record)
     event, result = mine[0]
-    assert event == {"request_id": answer["request_id"],
-                     "sites": {str(sites["E1"]): "2026-03-28", str(sites["E2"]): "2026-03-31"}}
+    assert event["request_id"] == answer["request_id"] and event["journal_id"] > 0
+    assert event["sites_by_day"] == {"2026-03-28": [sites["E1"]], "2026-03-31": [sites["E2"]]}
     assert result["claimed"] == 2 and result["from_day"] == "2026-03-28"
     assert dirty(database) == {}
 
@@ -86,7 +88,7 @@ def test_later_batches_move_the_dirty_day_back_only(sites, database, settings):
                 replace=False, request_id="c")
     assert dirty(database) == {sites["E1"]: "2026-05-01"}
     with database.engine.begin() as conn:
-        conn.execute(text("DELETE FROM dirty_sites"))
+        conn.execute(text("DELETE FROM ingest_journal"))
     outcome = ingest_json(db, b'[{"site_id": "E1", "reading_at": "2026-05-01T12:00:00Z", "register_kwh": 1}]',
                           replace=False, request_id="d")
     assert outcome.duplicate == 1 and dirty(database) == {}  # a replay makes nothing dirty
