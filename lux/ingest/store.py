@@ -32,7 +32,6 @@ CREATE TEMP TABLE IF NOT EXISTS ingest_stage (
     signal_level int2, network text, meter_serial text, outcome text, differs text
 ) ON COMMIT DELETE ROWS
 """
-MAX_MERGE_ROUNDS = 3
 # Writers lock the buckets of the sites they write, in ascending order, before touching a row:
 # two requests sharing a key then never write at the same time, so they cannot deadlock.
 LOCK_NAMESPACE = 0x4C5558  # "LUX"
@@ -65,6 +64,7 @@ class BatchWriter:
         self.staged = False
         self.streaming = streaming  # a stream's sites are unknown up front: it locks every bucket
         self.locked = False
+        self.batch_duplicates = streaming  # whether a key may repeat in what was staged
 
     def add(self, chunk: Chunk, received: int, *, last: bool = True) -> None:
         """Write one validated chunk; `last` False means more chunks follow (stage, merge at the end)."""
@@ -76,6 +76,8 @@ class BatchWriter:
         self._lock({row[0] for row in rows})
         if not self.staged and last and not self.replace and self._copy_direct(rows):
             return
+        if not self.batch_duplicates:
+            self.batch_duplicates = len({(row[0], row[1]) for row in rows}) < len(rows)
         self._stage(indexes, rows)
 
     def finish(self) -> Outcome:
@@ -146,8 +148,18 @@ class BatchWriter:
 
     def _merge(self) -> None:
         """Classify and write every staged row with a handful of set-based statements."""
-        execute = self.conn.execute
-        execute(f"""
+        if self.batch_duplicates:
+            self._classify_repeats()
+        if self.replace:
+            self._classify_against_stored()
+            self._upsert()
+            self._collect()
+        else:
+            self._insert_and_classify()
+
+    def _classify_repeats(self) -> None:
+        """A key's later rows in the batch are duplicates or conflicts of its first row."""
+        self.conn.execute(f"""
             UPDATE ingest_stage s
                SET outcome = CASE WHEN {VALUES} IS NOT DISTINCT FROM (f.register_kwh, f.signal_level, f.network,
                                        f.meter_serial) THEN 'duplicate' ELSE 'conflict' END,
@@ -156,12 +168,6 @@ class BatchWriter:
                       FROM ingest_stage) d
               JOIN ingest_stage f ON f.idx = d.first_idx
              WHERE s.idx = d.idx AND d.idx <> d.first_idx""")
-        self._classify_against_stored()
-        if self.replace:
-            self._upsert()
-        else:
-            self._insert_new()
-        self._collect()
 
     def _classify_against_stored(self) -> None:
         """Rows whose key is already stored are duplicates (same values) or conflicts."""
@@ -172,22 +178,42 @@ class BatchWriter:
               FROM readings r
              WHERE r.site_pk = s.site_pk AND r.reading_at = s.reading_at AND s.outcome IS NULL""")
 
-    def _insert_new(self) -> None:
-        """Insert unclassified rows; a key another transaction committed meanwhile is classified again."""
-        for _ in range(MAX_MERGE_ROUNDS):
-            self.conn.execute(f"""
-                WITH ins AS (
-                    INSERT INTO readings ({READING_COLUMNS})
-                    SELECT {READING_COLUMNS} FROM ingest_stage WHERE outcome IS NULL ORDER BY site_pk, reading_at
-                    ON CONFLICT (site_pk, reading_at) DO NOTHING
-                    RETURNING site_pk, reading_at)
-                UPDATE ingest_stage s SET outcome = 'accepted'
-                  FROM ins WHERE s.site_pk = ins.site_pk AND s.reading_at = ins.reading_at
-                   AND s.outcome IS NULL""")
-            self._classify_against_stored()
-            if not self.conn.execute("SELECT 1 FROM ingest_stage WHERE outcome IS NULL LIMIT 1").fetchone():
-                return
-        raise RuntimeError("ingest merge left rows unclassified")
+    def _insert_and_classify(self) -> None:
+        """Insert the unclassified rows whose key is new; classify the rest against the stored rows.
+
+        ON CONFLICT DO NOTHING waits for a concurrent writer of the same key to finish, so after the
+        insert every key it skipped is committed and visible to the classifying query.
+        """
+        self.conn.execute(f"""
+            WITH ins AS (
+                INSERT INTO readings ({READING_COLUMNS})
+                SELECT {READING_COLUMNS} FROM ingest_stage WHERE outcome IS NULL ORDER BY site_pk, reading_at
+                ON CONFLICT (site_pk, reading_at) DO NOTHING
+                RETURNING site_pk, reading_at)
+            UPDATE ingest_stage s SET outcome = 'accepted'
+              FROM ins WHERE s.site_pk = ins.site_pk AND s.reading_at = ins.reading_at AND s.outcome IS NULL""")
+        o = self.outcome
+        for outcome, count, conflicts in self.conn.execute(f"""
+            SELECT outcome, count(*), json_agg(json_build_array(idx, differs) ORDER BY idx)
+                   FILTER (WHERE outcome = 'conflict')
+              FROM (SELECT idx, outcome, differs FROM ingest_stage WHERE outcome IS NOT NULL
+                    UNION ALL
+                    SELECT s.idx,
+                           CASE WHEN r.site_pk IS NULL THEN 'unclassified'
+                                WHEN {VALUES} IS NOT DISTINCT FROM {STORED} THEN 'duplicate'
+                                ELSE 'conflict' END,
+                           {DIFFERS.format(o="r")}
+                      FROM ingest_stage s
+                      LEFT JOIN readings r ON r.site_pk = s.site_pk AND r.reading_at = s.reading_at
+                     WHERE s.outcome IS NULL) AS classified
+             GROUP BY outcome"""):
+            if outcome == "unclassified":
+                raise RuntimeError("ingest merge left rows unclassified")
+            setattr(o, outcome, getattr(o, outcome) + count)
+            o.conflicts.extend({"index": i, "field": f, "applied": False} for i, f in conflicts or [])
+        o.conflicts.sort(key=lambda c: c["index"])
+        if o.accepted:
+            self._collect_written()
 
     def _upsert(self) -> None:
         """on_conflict=replace: insert new keys, overwrite conflicting ones, leave duplicates alone."""
@@ -223,6 +249,11 @@ class BatchWriter:
             "SELECT idx, outcome, differs FROM ingest_stage WHERE outcome IN ('conflict', 'replaced') ORDER BY idx"
         ):
             o.conflicts.append({"index": index, "field": differs, "applied": outcome == "replaced"})
+        self._collect_written()
+
+    def _collect_written(self) -> None:
+        """Earliest reading written per site, for the journal."""
+        o = self.outcome
         for pk, earliest in self.conn.execute(
             "SELECT site_pk, min(reading_at) FROM ingest_stage WHERE outcome IN ('accepted', 'replaced') "
             "GROUP BY site_pk"
