@@ -15,6 +15,7 @@ import psycopg
 
 from lux.ingest.batch import Chunk
 from lux.ingest.rules import Rejection
+from lux.ingest.sitekeys import site_keys_for
 
 READING_TYPES = ["int4", "timestamptz", "float8", "int2", "text", "text"]
 READING_COLUMNS = "site_pk, reading_at, register_kwh, signal_level, network, meter_serial"
@@ -89,10 +90,8 @@ class BatchWriter:
     def _with_site_keys(self, chunk: Chunk) -> tuple[list[int], list[tuple]]:
         """Rows as COPY tuples keyed by the internal site id; unknown sites become rejections."""
         ids = {row[0] for row in chunk.rows}
-        known = dict(self.conn.execute(
-            "SELECT site_id, id FROM sites WHERE site_id = ANY(string_to_array(%s, ','))",  # ids hold no comma
-            (",".join(ids),)).fetchall())
-        if len(known) == len(ids):
+        known = site_keys_for(self.conn).lookup(self.conn, ids)
+        if all(site_id in known for site_id in ids):
             return chunk.indexes, [(known[r[0]], r[1], r[2], r[3], r[4], r[5]) for r in chunk.rows]
         indexes, rows = [], []
         unknown = Rejection("site_id", "unknown_site")
