@@ -9,6 +9,7 @@ where one statement per step classifies every row as accepted, duplicate, confli
 from __future__ import annotations
 
 import datetime as dt
+import operator
 from dataclasses import dataclass, field
 
 import psycopg
@@ -33,10 +34,9 @@ CREATE TEMP TABLE IF NOT EXISTS ingest_stage (
     signal_level int2, network text, meter_serial text, outcome text, differs text
 ) ON COMMIT DELETE ROWS
 """
-# Writers lock the buckets of the sites they write, in ascending order, before touching a row:
-# two requests sharing a key then never write at the same time, so they cannot deadlock.
-LOCK_NAMESPACE = 0x4C5558  # "LUX"
-SITE_BUCKETS = 64
+# Every statement that writes readings writes them in key order, so two requests sharing keys wait
+# for each other in the same order and cannot deadlock.
+KEY_ORDER = operator.itemgetter(0, 1)
 
 
 @dataclass
@@ -63,8 +63,6 @@ class BatchWriter:
         self.replace = replace
         self.outcome = Outcome()
         self.staged = False
-        self.streaming = streaming  # a stream's sites are unknown up front: it locks every bucket
-        self.locked = False
         self.batch_duplicates = streaming  # whether a key may repeat in what was staged
 
     def add(self, chunk: Chunk, received: int, *, last: bool = True) -> None:
@@ -74,7 +72,6 @@ class BatchWriter:
         indexes, rows = self._with_site_keys(chunk)
         if not rows:
             return
-        self._lock({row[0] for row in rows})
         if not self.staged and last and not self.replace and self._copy_direct(rows):
             return
         if not self.batch_duplicates:
@@ -104,17 +101,6 @@ class BatchWriter:
                 rows.append((pk, r[1], r[2], r[3], r[4], r[5]))
         return indexes, rows
 
-    def _lock(self, pks: set[int]) -> None:
-        """Take the site-bucket locks (once per request), in ascending order."""
-        if self.locked:
-            return
-        buckets = list(range(SITE_BUCKETS)) if self.streaming else sorted({pk % SITE_BUCKETS for pk in pks})
-        self.conn.execute(
-            "SELECT pg_advisory_xact_lock(%s, b) FROM unnest(%s::int[]) WITH ORDINALITY AS u(b, n) ORDER BY n",
-            (LOCK_NAMESPACE, buckets),
-        )
-        self.locked = True
-
     def _copy_direct(self, rows: list[tuple]) -> bool:
         """COPY new rows straight into readings; False (and nothing written) if any key exists."""
         try:
@@ -123,7 +109,7 @@ class BatchWriter:
             ) as copy:
                 copy.set_types(READING_TYPES)
                 write = copy.write_row
-                for row in rows:
+                for row in sorted(rows, key=KEY_ORDER):
                     write(row)
         except psycopg.errors.UniqueViolation:
             return False

@@ -78,3 +78,23 @@ def test_postgres_down_is_503_and_nothing_is_stored(settings, tmp_path):
         app.extensions["lux_database"].engine.dispose()
     finally:
         server.stop()
+
+
+def test_overlapping_batches_in_different_orders_never_deadlock(app, auth, database):
+    import random
+
+    with database.engine.begin() as conn:
+        conn.execute(text("INSERT INTO sites (site_id, name, capacity_kwp) "
+                          "SELECT 'C' || g, 'c', 3 FROM generate_series(0, 19) g"))
+    rows = batch(3000)
+    bodies = []
+    for seed in range(4):
+        part = rows[seed * 500:seed * 500 + 1500]  # each overlaps its neighbours
+        random.Random(seed).shuffle(part)
+        bodies.append(part)
+    answers = post_concurrently(app, auth("ingest"), bodies)
+    assert all("accepted" in a for a in answers), answers
+    assert sum(a["accepted"] for a in answers) == 3000
+    assert sum(a["accepted"] + a["duplicate"] for a in answers) == 6000
+    with database.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM readings")).scalar_one() == 3000
