@@ -17,6 +17,7 @@ import psycopg
 from lux.db import Database
 from lux.ingest.batch import Chunk, MalformedBatch, decode_json_array, lazy_raw, validate
 from lux.ingest.store import BatchWriter, Outcome
+from lux.timeutil import local_days
 
 log = logging.getLogger(__name__)
 
@@ -107,14 +108,11 @@ def _site_id_of(raw: str) -> str | None:
 
 
 JOURNAL = """
-    WITH per_site AS (
-        SELECT pk, (to_timestamp(epoch) AT TIME ZONE %(tz)s)::date AS day
-          FROM unnest(string_to_array(%(pks)s, ',')::int[], string_to_array(%(epochs)s, ',')::float8[]) AS u(pk, epoch)
-    ), entry AS (
-        INSERT INTO ingest_journal (request_id, site_pks, from_days)
-        SELECT %(request_id)s, array_agg(pk ORDER BY pk), array_agg(day ORDER BY pk) FROM per_site
-        RETURNING id)
-    SELECT (SELECT id FROM entry), day, array_agg(pk ORDER BY pk) FROM per_site GROUP BY day ORDER BY day
+    INSERT INTO ingest_journal (request_id, site_pks, from_days)
+    VALUES (%(request_id)s, string_to_array(%(pks)s, ',')::int[],
+            ARRAY(SELECT DATE '1970-01-01' + d
+                    FROM unnest(string_to_array(%(days)s, ',')::int[]) WITH ORDINALITY AS u(d, n) ORDER BY n))
+    RETURNING id
 """
 
 
@@ -122,13 +120,17 @@ def _journal(conn: psycopg.Connection, outcome: Outcome, timezone: str, request_
     """Record, in the readings' transaction, each site written and the earliest local day it touched."""
     if not outcome.dirty:
         return
+    days = local_days(timezone)
+    by_day: dict[int, list[int]] = {}
+    for pk, earliest in outcome.dirty.items():
+        by_day.setdefault(days.number(earliest), []).append(pk)
+    pks = [pk for day_pks in by_day.values() for pk in day_pks]
+    numbers = [str(day) for day, day_pks in by_day.items() for _ in day_pks]
     # Comma-joined text: psycopg dumps a 5,000-element array parameter far slower than a string.
-    params = {"tz": timezone, "request_id": request_id, "pks": ",".join(map(str, outcome.dirty)),
-              "epochs": ",".join([repr(at.timestamp()) for at in outcome.dirty.values()])}
-    with conn.cursor(binary=True) as cur:
-        for journal_id, day, pks in cur.execute(JOURNAL, params):
-            outcome.journal_id = journal_id
-            outcome.sites_by_day[day.isoformat()] = pks
+    outcome.journal_id = conn.execute(
+        JOURNAL, {"request_id": request_id, "pks": ",".join(map(str, pks)), "days": ",".join(numbers)},
+    ).fetchone()[0]
+    outcome.sites_by_day = {days.date(day).isoformat(): sorted(day_pks) for day, day_pks in sorted(by_day.items())}
 
 
 def event_for(outcome: Outcome, request_id: str) -> dict | None:

@@ -102,7 +102,17 @@ class BatchWriter:
         return indexes, rows
 
     def _copy_direct(self, rows: list[tuple]) -> bool:
-        """COPY new rows straight into readings; False (and nothing written) if any key exists."""
+        """COPY new rows straight into readings; False (and nothing written) if any key exists.
+
+        A replay would fail the COPY at its first row after paying for the setup; probing the first
+        and last keys first sends it to the merge at once.
+        """
+        first, last = rows[0], rows[-1]
+        if self.conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM readings WHERE (site_pk, reading_at) IN ((%s, %s), (%s, %s)))",
+            (first[0], first[1], last[0], last[1]),
+        ).fetchone()[0]:
+            return False
         try:
             with self.conn.transaction(), self.conn.cursor() as cur, cur.copy(
                 f"COPY readings ({READING_COLUMNS}) FROM STDIN (FORMAT BINARY)"
