@@ -34,7 +34,7 @@ def emit_ingest_event(event: dict | None) -> str:
                 (event,), connection=connection, retry=False, ignore_result=True,
                 argsrepr=f"request_id={event['request_id']} sites={sites} from={min(days)}",
             )
-    except Exception as error:  # any broker failure: the readings are committed and the sites marked dirty
+    except Exception as error:  # any broker failure: readings and journal entry are committed; the sweep finds it
         log.warning("event=deferred request_id=%s sites=%s error=%s", event["request_id"], sites,
                     type(error).__name__)
         return "deferred"

@@ -1,7 +1,7 @@
 """The ingest core: validate a batch in bulk, write it idempotently, keep every rejected row.
 
 `ingest_json` takes a JSON array body; `ingest_stream` takes CSV or NDJSON lines and never holds
-more than one chunk as Python objects. Both commit everything (readings, rejects, dirty marks)
+more than one chunk as Python objects. Both commit everything (readings, rejects, the journal entry)
 in one transaction and return the per-row outcome; the caller emits the post-commit event.
 """
 

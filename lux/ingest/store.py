@@ -50,7 +50,7 @@ class Outcome:
     replaced: int = 0
     rejected: list[tuple[int, Rejection, str]] = field(default_factory=list)
     conflicts: list[dict] = field(default_factory=list)  # index, field, applied
-    dirty: dict[int, dt.datetime] = field(default_factory=dict)  # site_pk → earliest reading written
+    dirty: dict[int, dt.datetime] = field(default_factory=dict)  # site_pk → earliest reading written (to recompute)
     sites_by_day: dict[str, list[int]] = field(default_factory=dict)  # earliest local day → site_pks
     journal_id: int | None = None
 

@@ -1,10 +1,10 @@
-"""Ingest queue tasks: consume post-commit events and sweep dirty sites whose event was lost."""
+"""Ingest queue tasks: consume post-commit events, and sweep journal entries whose event was lost."""
 
 from __future__ import annotations
 
 import logging
 
-from lux.ingest.dirty import claim_dirty_sites
+from lux.ingest.journal import claim_journal_entries
 from worker.app import celery_app
 from worker.base import LuxTask
 
@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 def process_events(self: LuxTask, event: dict) -> dict:
     """Claim the journal entry an ingest event names; its sites are recomputed from their earliest day."""
     with self.session_scope() as session:
-        claimed = claim_dirty_sites(session, [event["journal_id"]])
+        claimed = claim_journal_entries(session, [event["journal_id"]])
     log.info("task=lux.ingest.process_events request_id=%s journal_id=%s claimed=%s", event.get("request_id"),
              event["journal_id"], len(claimed))
     return {"request_id": event.get("request_id"), "claimed": len(claimed),
@@ -26,6 +26,6 @@ def process_events(self: LuxTask, event: dict) -> dict:
 def sweep(self: LuxTask, older_than_s: float = 30.0) -> dict:
     """Claim every journal entry older than `older_than_s` seconds (its event was lost or is still queued)."""
     with self.session_scope() as session:
-        claimed = claim_dirty_sites(session, None, older_than_s=older_than_s)
+        claimed = claim_journal_entries(session, None, older_than_s=older_than_s)
     log.info("task=lux.ingest.sweep claimed=%s", len(claimed))
     return {"claimed": len(claimed), "from_day": min(claimed.values(), default=None)}

@@ -20,7 +20,7 @@ CLAIM = text("""
 """)
 
 
-def claim_dirty_sites(session: Session, journal_ids: list[int] | None, *, older_than_s: float = 0.0,
+def claim_journal_entries(session: Session, journal_ids: list[int] | None, *, older_than_s: float = 0.0,
                       limit: int = 10_000) -> dict[int, str]:
     """Take journal entries off (in the caller's transaction), coalesced: site_pk → earliest local day.
 
