@@ -126,7 +126,7 @@ class BatchWriter:
         self.outcome.accepted += len(rows)
         dirty = self.outcome.dirty
         for pk, at, *_ in rows:
-            if at < dirty.get(pk, at) or pk not in dirty:
+            if pk not in dirty or at < dirty[pk]:
                 dirty[pk] = at
         return True
 
