@@ -40,7 +40,7 @@ def _answer(outcome: ingest.Outcome) -> dict:
         "duplicate": outcome.duplicate, "conflict": outcome.conflict, "replaced": outcome.replaced,
         "rejected": len(outcome.rejected),
         "rejects": [{"index": i, "field": why.field, "reason": why.reason, "message": why.message}
-                    for i, why, _ in outcome.rejected],
+                    for i, why, *_ in outcome.rejected],
         "conflicts": [{**c, "message": "Differs from the stored reading in this field."
                        + ("" if c["applied"] else " Send on_conflict=replace to apply it.")}
                       for c in outcome.conflicts],
@@ -79,9 +79,7 @@ class Readings(MethodView):
         try:
             outcome = ingest.ingest_json(get_database(), request.get_data(cache=False),
                                          replace=args["on_conflict"] == "replace", request_id=g.request_id)
-        except ingest.MalformedBatch as error:
-            raise ApiError(400, str(error)) from None
-        except ingest.EmptyBatch as error:
+        except (ingest.MalformedBatch, ingest.EmptyBatch) as error:
             raise ApiError(400, str(error)) from None
         except ingest.BatchTooLarge as error:
             raise ApiError(413, str(error), {"limit_rows": error.limit}) from None

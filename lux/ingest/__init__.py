@@ -8,7 +8,6 @@ in one transaction and return the per-row outcome; the caller emits the post-com
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 from collections.abc import Iterable
 
@@ -93,18 +92,8 @@ def _keep_rejects(conn: psycopg.Connection, outcome: Outcome, request_id: str) -
     with conn.cursor() as cur, cur.copy(
         "COPY ingest_rejects (request_id, row_index, site_id, reason, field, message, raw) FROM STDIN"
     ) as copy:
-        for index, why, raw in outcome.rejected:
-            copy.write_row((request_id, index, _site_id_of(raw), why.reason, why.field, why.message, raw))
-
-
-def _site_id_of(raw: str) -> str | None:
-    """The site_id of a raw row when it has a usable one (so rejects can be filtered by site)."""
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        return None
-    site = value.get("site_id") if isinstance(value, dict) else None
-    return site if isinstance(site, str) and len(site) <= 64 else None
+        for index, why, raw, site_id in outcome.rejected:
+            copy.write_row((request_id, index, site_id, why.reason, why.field, why.message, raw))
 
 
 JOURNAL = """

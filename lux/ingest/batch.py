@@ -35,6 +35,10 @@ _typed_decoder = msgspec.json.Decoder(list[TypedReading])
 _any_decoder = msgspec.json.Decoder()
 
 
+# A rejected row: its batch index, why, its raw text, and the site it names (if it names one usably).
+Rejected = tuple[int, Rejection, str, str | None]
+
+
 class MalformedBatch(ValueError):
     """The body is not a JSON array (or not JSON at all)."""
 
@@ -47,14 +51,14 @@ class Chunk:
     raw_of: Callable[[int], str]  # position in this chunk → the row's raw text
     indexes: list[int] = field(default_factory=list)  # batch index of each clean row
     rows: list[CleanRow] = field(default_factory=list)
-    rejected: list[tuple[int, Rejection, str]] = field(default_factory=list)  # index, why, raw content
+    rejected: list[Rejected] = field(default_factory=list)
 
     def raw(self, index: int) -> str:
         """Raw text of the row at batch index `index`."""
         return self.raw_of(index - self.offset)
 
-    def reject(self, index: int, why: Rejection) -> None:
-        self.rejected.append((index, why, self.raw(index)))
+    def reject(self, index: int, why: Rejection, site_id: str | None) -> None:
+        self.rejected.append((index, why, self.raw(index), site_id))
 
 
 def decode_json_array(body: bytes) -> tuple[list[Any], bool]:
@@ -83,7 +87,7 @@ def validate(values: list[Any], typed: bool, offset: int, now: dt.datetime, raw_
     for index, raw in enumerate(values, start=offset):
         result = rules.check_row(raw, now)
         if isinstance(result, Rejection):
-            chunk.reject(index, result)
+            chunk.reject(index, result, rules.site_of(raw))
         else:
             chunk.indexes.append(index)
             chunk.rows.append(result)
@@ -101,11 +105,11 @@ def _validate_typed(chunk: Chunk, values: list[TypedReading], now: dt.datetime) 
     for index, v in enumerate(values, start=chunk.offset):
         at, signal = v.reading_at, v.signal_level
         if at < earliest or at > latest:
-            chunk.reject(index, rules.check_timestamp_range(at, now))
+            chunk.reject(index, rules.check_timestamp_range(at, now), v.site_id)
             continue
         if signal is not None and signal > 31:
             if signal != rules.SIGNAL_UNKNOWN:
-                chunk.reject(index, Rejection("signal_level", "signal_range"))
+                chunk.reject(index, Rejection("signal_level", "signal_range"), v.site_id)
                 continue
             signal = None
         chunk.indexes.append(index)

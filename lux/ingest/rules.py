@@ -58,6 +58,12 @@ class Rejection:
         return MESSAGES[self.reason]
 
 
+def site_of(raw: Any) -> str | None:
+    """The site_id a raw row names, when it names one usably (rejects are filtered by it)."""
+    site = raw.get("site_id") if isinstance(raw, dict) else None
+    return site if isinstance(site, str) and len(site) <= MAX_TEXT else None
+
+
 def parse_timestamp(value: Any) -> dt.datetime | Rejection:
     """An aware datetime from an RFC 3339 string, or why not."""
     if not isinstance(value, str):

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import psycopg
 
-from lux.ingest.batch import Chunk
+from lux.ingest.batch import Chunk, Rejected
 from lux.ingest.rules import Rejection
 from lux.ingest.sitekeys import site_keys_for
 
@@ -48,11 +48,18 @@ class Outcome:
     duplicate: int = 0
     conflict: int = 0
     replaced: int = 0
-    rejected: list[tuple[int, Rejection, str]] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
     conflicts: list[dict] = field(default_factory=list)  # index, field, applied
     dirty: dict[int, dt.datetime] = field(default_factory=dict)  # site_pk → earliest reading written (to recompute)
     sites_by_day: dict[str, list[int]] = field(default_factory=dict)  # earliest local day → site_pks
     journal_id: int | None = None
+
+    def note_written(self, writes) -> None:
+        """Fold (site_pk, reading_at, …) rows into the earliest write per site."""
+        dirty = self.dirty
+        for pk, at, *_ in writes:
+            if pk not in dirty or at < dirty[pk]:
+                dirty[pk] = at
 
 
 class BatchWriter:
@@ -95,7 +102,7 @@ class BatchWriter:
         for index, r in zip(chunk.indexes, chunk.rows, strict=True):
             pk = known.get(r[0])
             if pk is None:
-                self.outcome.rejected.append((index, unknown, chunk.raw(index)))
+                self.outcome.rejected.append((index, unknown, chunk.raw(index), r[0]))
             else:
                 indexes.append(index)
                 rows.append((pk, r[1], r[2], r[3], r[4], r[5]))
@@ -124,10 +131,7 @@ class BatchWriter:
         except psycopg.errors.UniqueViolation:
             return False
         self.outcome.accepted += len(rows)
-        dirty = self.outcome.dirty
-        for pk, at, *_ in rows:
-            if pk not in dirty or at < dirty[pk]:
-                dirty[pk] = at
+        self.outcome.note_written(rows)
         return True
 
     def _stage(self, indexes: list[int], rows: list[tuple]) -> None:
@@ -248,11 +252,7 @@ class BatchWriter:
 
     def _collect_written(self) -> None:
         """Earliest reading written per site, for the journal."""
-        o = self.outcome
-        for pk, earliest in self.conn.execute(
+        self.outcome.note_written(self.conn.execute(
             "SELECT site_pk, min(reading_at) FROM ingest_stage WHERE outcome IN ('accepted', 'replaced') "
-            "GROUP BY site_pk"
-        ):
-            if pk not in o.dirty or earliest < o.dirty[pk]:
-                o.dirty[pk] = earliest
+            "GROUP BY site_pk"))
 

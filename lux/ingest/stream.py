@@ -61,7 +61,7 @@ def _line_by_line(batch: list[bytes], texts: list[str], offset: int, now: dt.dat
     bad_indexes = {offset + position for position in bad}
     chunk.rejected = [r for r in chunk.rejected if r[0] not in bad_indexes]
     for position in bad:
-        chunk.reject(offset + position, Rejection(None, "malformed_json"))
+        chunk.reject(offset + position, Rejection(None, "malformed_json"), None)
     return chunk
 
 
@@ -84,7 +84,7 @@ def csv_chunks(lines: Iterable[bytes], size: int, now: dt.datetime) -> Iterator[
         if malformed:
             chunk.rejected = [r for r in chunk.rejected if r[0] not in malformed]
             for index in sorted(malformed):
-                chunk.reject(index, Rejection(None, "malformed_csv"))
+                chunk.reject(index, Rejection(None, "malformed_csv"), None)
         yield chunk, len(batch)
         offset += len(batch)
 

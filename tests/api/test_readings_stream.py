@@ -47,6 +47,9 @@ def test_csv_outcomes_match_the_batch_endpoint(post, database):
         (3, "no_utc_offset"), (4, "invalid_number"), (6, "unknown_site"), (7, "malformed_csv")]
     assert post(body, "text/csv").get_json()["duplicate"] == 4  # a replay changes nothing
     assert count_readings(database) == 3
+    with database.engine.connect() as conn:  # CSV rejects keep the site they name, for filtering
+        sites = conn.execute(text("SELECT DISTINCT site_id FROM ingest_rejects ORDER BY 1")).scalars().all()
+    assert sites == ["S2", "S9", None]
 
 
 def test_ndjson_with_a_broken_line(post, database):

@@ -58,7 +58,7 @@ def bulk_verdicts(batch: list[dict]) -> list:
     decoded, typed = decode_json_array(body)
     chunk = validate(decoded, typed, 0, NOW, lambda i: "")
     verdicts: list = [None] * len(batch)
-    for index, why, _ in chunk.rejected:
+    for index, why, *_ in chunk.rejected:
         verdicts[index] = (why.field, why.message)
     for index, row in zip(chunk.indexes, chunk.rows, strict=True):
         verdicts[index] = row
