@@ -26,6 +26,7 @@ REGION_FACTOR = {
     "Yorkshire and The Humber": 0.94, "North East": 0.91, "Scotland": 0.85, "Northern Ireland": 0.88,
 }
 NETWORKS = ("EE", "Vodafone", "O2", "Three")
+PEAK_DAILY_YIELD = 6.5  # kWh per kWp: a clear June day in the UK; spikes are injected above it
 FAULT_KINDS = ("no_coms", "never_reported", "stuck_register", "register_rollback", "gap", "spike",
                "low_signal", "underperformance")
 FAULT_SHARE = 0.22  # share of sites (beyond the first of each kind) that get a fault
@@ -232,6 +233,7 @@ class _SitePlan:
         out: list[str] = []
         for i in range(self.first, self.days):
             energy = max(0.0, site.capacity_kwp * daily_yield[i] * weather[i] * self.factor * gauss(1.0, 0.08))
+            energy = min(energy, site.capacity_kwp * PEAK_DAILY_YIELD)
             energy = 0.0 if i in self.flat else energy * (self.perf_ratio if i >= self.perf_from else 1.0)
             register += energy
             event = self.events.get(i)

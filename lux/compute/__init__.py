@@ -1,0 +1,1 @@
+"""The computation engine: set-based SQL that turns readings into cached results."""

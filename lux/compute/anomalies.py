@@ -1,0 +1,152 @@
+"""Anomaly episodes of the scope sites, rebuilt only from where new data can change them.
+
+For a site rebuilt from day `f` (its anchor reading day + 1), episodes ending before
+`cut = min(f − 1, last reading day)` cannot change; the rest are deleted and recomputed from a
+window starting at `cut`, or earlier when a deleted spike or low-signal episode started
+earlier, so no recomputed run is cut short. Low-signal days read six days of context before
+the window. A site without a `from_day` is recomputed from its first day. Underperformance is
+recomputed from the site's monthly performance rows, which are few.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+WINDOW = text("""
+    UPDATE compute_scope sc
+       SET cut = CASE WHEN sc.from_day IS NULL OR st.last_day IS NULL THEN NULL
+                      ELSE least(sc.from_day - 1, st.last_day) END
+      FROM site_status st
+     WHERE st.site_pk = sc.site_pk
+""")
+
+CLEAR = text("""
+    WITH deleted AS (
+        DELETE FROM anomalies a USING compute_scope sc
+         WHERE a.site_pk = sc.site_pk
+           AND (sc.cut IS NULL OR a.end_day IS NULL OR a.end_day >= sc.cut OR a.type = 'underperformance')
+        RETURNING a.site_pk, a.type, a.start_day
+    ), earliest AS (
+        SELECT site_pk, min(start_day) AS start_day FROM deleted WHERE type IN ('spike', 'low_signal')
+         GROUP BY site_pk
+    )
+    UPDATE compute_scope sc SET window_from = CASE WHEN sc.cut IS NOT NULL THEN least(sc.cut, e.start_day) END
+      FROM compute_scope s LEFT JOIN earliest e ON e.site_pk = s.site_pk
+     WHERE sc.site_pk = s.site_pk
+""")
+
+# Day-based episodes: rows of the window (as of the run's day) plus up to six trailing days after
+# the last reading, over which the seven-day signal mean still runs.
+DAY_EPISODES = text("""
+    WITH base AS (
+        SELECT sd.site_pk, sd.day, sd.closing_at IS NOT NULL AS reading_day, sd.closing_kwh, sd.generation_kwh,
+               sd.rollback, sd.flat_since, sd.signal_sum, sd.signal_n, s.capacity_kwp, sc.window_from, sc.cut,
+               st.last_day
+          FROM compute_scope sc
+          JOIN sites s ON s.id = sc.site_pk
+          JOIN site_status st ON st.site_pk = sc.site_pk
+          CROSS JOIN LATERAL (
+                SELECT * FROM site_days sd
+                 WHERE sd.site_pk = sc.site_pk AND sd.day <= st.last_day
+                   AND sd.day >= coalesce(sc.window_from - 6, '-infinity')
+                 ORDER BY sd.day OFFSET 0) sd
+    ), tail_days AS (
+        SELECT sc.site_pk, d::date AS day, sc.window_from, sc.cut
+          FROM compute_scope sc JOIN site_status st ON st.site_pk = sc.site_pk,
+               generate_series(st.last_day + 1, least(CAST(:as_of AS date), st.last_day + 6), interval '1 day') d
+    ), signal7 AS (
+        SELECT site_pk, day, window_from, cut,
+               sum(signal_sum) OVER w AS s7, sum(signal_n) OVER w AS n7
+          FROM (SELECT site_pk, day, signal_sum, signal_n, window_from, cut FROM base
+                UNION ALL
+                SELECT site_pk, day, 0, 0, window_from, cut FROM tail_days) x
+        WINDOW w AS (PARTITION BY site_pk ORDER BY day ROWS 6 PRECEDING)
+    ), flagged AS (
+        SELECT site_pk, 'low_signal' AS type, day, s7::float8 / n7 AS value, cut,
+               day = CAST(:as_of AS date) AS at_end
+          FROM signal7
+         WHERE n7 > 0 AND s7::float8 / n7 < :low_signal_csq AND (window_from IS NULL OR day >= window_from)
+        UNION ALL
+        SELECT b.site_pk, 'spike', b.day, b.generation_kwh, b.cut,
+               b.day = (SELECT max(v.day) FROM site_days v
+                         WHERE v.site_pk = b.site_pk AND v.day <= b.last_day AND v.generation_kwh IS NOT NULL)
+          FROM base b
+         WHERE b.generation_kwh > b.capacity_kwp * :max_daily_yield
+           AND (b.window_from IS NULL OR b.day >= b.window_from)
+        UNION ALL
+        SELECT site_pk, 'gap', day, NULL, cut, false
+          FROM base WHERE NOT reading_day
+    ), islands AS (
+        SELECT site_pk, type, min(day) AS start_day, max(day) AS end_day, bool_or(at_end) AS running,
+               min(value) AS min_value, max(value) AS max_value, count(*) AS days, min(cut) AS cut
+          FROM (SELECT f.*, f.day - CAST(row_number() OVER (PARTITION BY site_pk, type ORDER BY day) AS int) AS grp
+                  FROM flagged f) g
+         GROUP BY site_pk, type, grp
+    ), episodes AS (
+        SELECT i.site_pk, i.type, i.start_day, CASE WHEN i.running THEN NULL ELSE i.end_day END AS end_day,
+               CASE i.type WHEN 'low_signal' THEN jsonb_build_object('min_mean_csq', round(i.min_value::numeric, 3))
+                           WHEN 'spike' THEN jsonb_build_object(
+                               'max_kwh', round(i.max_value::numeric, 3),
+                               'limit_kwh', round((s.capacity_kwp * :max_daily_yield)::numeric, 3))
+                           ELSE jsonb_build_object('days', i.days) END AS details,
+               i.cut
+          FROM islands i JOIN sites s ON s.id = i.site_pk
+         WHERE i.type <> 'gap' OR i.days >= 2
+        UNION ALL
+        SELECT b.site_pk, 'register_rollback', b.day, b.day,
+               jsonb_build_object('from_kwh', p.closing_kwh, 'to_kwh', b.closing_kwh), b.cut
+          FROM base b
+          JOIN LATERAL (SELECT v.closing_kwh FROM site_days v
+                         WHERE v.site_pk = b.site_pk AND v.day < b.day AND v.closing_at IS NOT NULL
+                         ORDER BY v.day DESC LIMIT 1) p ON true
+         WHERE b.rollback AND (b.window_from IS NULL OR b.day >= b.window_from)
+        UNION ALL
+        SELECT site_pk, 'stuck_register', flat_since,
+               CASE WHEN max(day) = max(last_day) THEN NULL ELSE max(day) END,
+               jsonb_build_object('register_kwh', (array_agg(closing_kwh ORDER BY day DESC))[1],
+                                  'days', max(day) - flat_since),
+               min(cut)
+          FROM base
+         WHERE reading_day AND (window_from IS NULL OR day >= window_from)
+         GROUP BY site_pk, flat_since
+        HAVING max(day) - flat_since >= :zero_read_days
+    )
+    INSERT INTO anomalies AS a (site_pk, type, start_day, end_day, details, as_of, computed_at)
+    SELECT site_pk, type, start_day, end_day, details, :as_of, now()
+      FROM episodes
+     WHERE cut IS NULL OR end_day IS NULL OR end_day >= cut
+    ON CONFLICT (site_pk, type, start_day) DO UPDATE
+       SET end_day = excluded.end_day, details = excluded.details, as_of = excluded.as_of,
+           computed_at = excluded.computed_at
+""")
+
+UNDERPERFORMANCE = text("""
+    WITH rated AS (
+        SELECT mp.site_pk, mp.month, mp.actual_kwh, mp.expected_kwh, mp.ratio_pct,
+               max(mp.month) OVER (PARTITION BY mp.site_pk) AS latest,
+               (extract(year FROM mp.month) * 12 + extract(month FROM mp.month))::int AS ordinal
+          FROM compute_scope sc
+          JOIN monthly_performance mp ON mp.site_pk = sc.site_pk AND mp.ratio_pct IS NOT NULL
+    ), islands AS (
+        SELECT site_pk, min(month) AS first_month, max(month) AS last_month, bool_or(month = latest) AS running,
+               count(*) AS months, sum(actual_kwh) AS actual_kwh, sum(expected_kwh) AS expected_kwh
+          FROM (SELECT r.*, r.ordinal - row_number() OVER (PARTITION BY site_pk ORDER BY month) AS grp
+                  FROM rated r WHERE r.ratio_pct < :performance_threshold) g
+         GROUP BY site_pk, grp
+    )
+    INSERT INTO anomalies (site_pk, type, start_day, end_day, details, as_of, computed_at)
+    SELECT site_pk, 'underperformance', first_month,
+           CASE WHEN running THEN NULL ELSE (last_month + interval '1 month' - interval '1 day')::date END,
+           jsonb_build_object('months', months, 'ratio_pct', round((100 * actual_kwh / expected_kwh)::numeric, 2)),
+           :as_of, now()
+      FROM islands
+""")
+
+
+def rebuild_anomalies(session: Session, params: dict, as_of: object) -> int:
+    """Rebuild the anomaly episodes of the scope sites as of `as_of`; returns rows written."""
+    bound = {**params, "as_of": as_of}
+    session.execute(WINDOW)
+    session.execute(CLEAR)
+    return session.execute(DAY_EPISODES, bound).rowcount + session.execute(UNDERPERFORMANCE, bound).rowcount

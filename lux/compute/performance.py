@@ -1,0 +1,42 @@
+"""Monthly performance of the scope sites against their expected (PVGIS) generation."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+CLEAR = text("""
+    DELETE FROM monthly_performance mp USING compute_scope sc
+     WHERE mp.site_pk = sc.site_pk
+       AND (sc.from_day IS NULL OR mp.month >= date_trunc('month', sc.from_day)
+            OR mp.month > date_trunc('month', CAST(:as_of AS date)))
+""")
+
+# Months from the one holding the site's from_day (all months without one), valued days as of the run's day.
+REBUILD = text("""
+    INSERT INTO monthly_performance (site_pk, month, actual_kwh, covered_days, expected_kwh, ratio_pct, as_of,
+                                     computed_at)
+    SELECT m.site_pk, m.month, m.actual_kwh, m.covered_days, x.expected_kwh,
+           CASE WHEN x.expected_kwh > 0 THEN 100 * m.actual_kwh / x.expected_kwh END, :as_of, now()
+      FROM (SELECT sd.site_pk, date_trunc('month', sd.day)::date AS month,
+                   sum(sd.generation_kwh) AS actual_kwh, count(*) AS covered_days
+              FROM compute_scope sc
+              CROSS JOIN LATERAL (
+                    SELECT * FROM site_days sd
+                     WHERE sd.site_pk = sc.site_pk AND sd.generation_kwh IS NOT NULL
+                       AND sd.day <= :as_of AND sd.segment_end <= :as_of
+                       AND sd.day >= coalesce(date_trunc('month', sc.from_day)::date, '-infinity')
+                     OFFSET 0) sd
+             GROUP BY 1, 2) m
+      LEFT JOIN LATERAL (
+            SELECT eg.expected_kwh * m.covered_days
+                   / extract(day FROM m.month + interval '1 month' - interval '1 day') AS expected_kwh
+              FROM expected_generation eg
+             WHERE eg.site_pk = m.site_pk AND eg.month = extract(month FROM m.month)) x ON true
+""")
+
+
+def rebuild_performance(session: Session, as_of: object) -> int:
+    """Rebuild the monthly performance of the scope sites as of `as_of`; returns rows written."""
+    session.execute(CLEAR, {"as_of": as_of})
+    return session.execute(REBUILD, {"as_of": as_of}).rowcount

@@ -1,0 +1,147 @@
+"""Cached results of the computation engine (see docs/COMPUTATION.md) and the record of its runs."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    Double,
+    Identity,
+    Index,
+    Integer,
+    SmallInteger,
+    Text,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base
+
+
+class SiteDay(Base):
+    """One site and local day between its first and last reading: closing register and generation."""
+
+    __tablename__ = "site_days"
+
+    site_pk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    closing_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    closing_kwh: Mapped[float | None] = mapped_column(Double)
+    network: Mapped[str | None] = mapped_column(Text)
+    readings: Mapped[int] = mapped_column(SmallInteger, server_default="0")
+    signal_sum: Mapped[int] = mapped_column(Integer, server_default="0")
+    signal_n: Mapped[int] = mapped_column(SmallInteger, server_default="0")
+    generation_kwh: Mapped[float | None] = mapped_column(Double)
+    estimated: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    rollback: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    segment_end: Mapped[dt.date] = mapped_column(Date)
+    flat_since: Mapped[dt.date | None] = mapped_column(Date)
+
+
+class SiteStatus(Base):
+    """Communication status of a site as of the latest as-of day computed."""
+
+    __tablename__ = "site_status"
+
+    site_pk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    as_of: Mapped[dt.date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(Text, index=True)
+    days: Mapped[int | None] = mapped_column(Integer)
+    last_day: Mapped[dt.date | None] = mapped_column(Date)
+    last_reading_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    last_register_kwh: Mapped[float | None] = mapped_column(Double)
+    signal_level: Mapped[float | None] = mapped_column(Double)
+    network: Mapped[str | None] = mapped_column(Text)
+    computed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Anomaly(Base):
+    """An anomaly episode; `end_day` is null while it is still running as of `as_of`."""
+
+    __tablename__ = "anomalies"
+    __table_args__ = (Index("ix_anomalies_type_start_day", "type", "start_day"),)
+
+    site_pk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    type: Mapped[str] = mapped_column(Text, primary_key=True)
+    start_day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    end_day: Mapped[dt.date | None] = mapped_column(Date)
+    details: Mapped[dict] = mapped_column(JSONB, server_default="{}")
+    as_of: Mapped[dt.date] = mapped_column(Date)
+    computed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class MonthlyPerformance(Base):
+    """Actual against expected generation of a site in one calendar month."""
+
+    __tablename__ = "monthly_performance"
+    __table_args__ = (Index("ix_monthly_performance_month", "month"),)
+
+    site_pk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    month: Mapped[dt.date] = mapped_column(Date, primary_key=True)  # first day of the month
+    actual_kwh: Mapped[float] = mapped_column(Double)
+    covered_days: Mapped[int] = mapped_column(SmallInteger)
+    expected_kwh: Mapped[float | None] = mapped_column(Double)
+    ratio_pct: Mapped[float | None] = mapped_column(Double)
+    as_of: Mapped[dt.date] = mapped_column(Date)
+    computed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class DailyRollup(Base):
+    """Per day totals of the fleet (`area = 'fleet'`) and of each region."""
+
+    __tablename__ = "daily_rollups"
+
+    area: Mapped[str] = mapped_column(Text, primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    sites: Mapped[int] = mapped_column(Integer)
+    reporting_sites: Mapped[int] = mapped_column(Integer)
+    valued_sites: Mapped[int] = mapped_column(Integer)
+    estimated_sites: Mapped[int] = mapped_column(Integer)
+    readings: Mapped[int] = mapped_column(Integer)
+    generation_kwh: Mapped[float] = mapped_column(Double)
+    computed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class FleetSnapshot(Base):
+    """A fleet-wide document (quick stats, summaries, analyses) computed at the end of a run."""
+
+    __tablename__ = "fleet_snapshots"
+
+    kind: Mapped[str] = mapped_column(Text, primary_key=True)
+    as_of: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    payload: Mapped[dict] = mapped_column(JSONB)
+    computed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class ComputeLock(Base):
+    """One row per site, locked by the run recomputing it: one recompute at a time per site."""
+
+    __tablename__ = "compute_locks"
+
+    site_pk: Mapped[int] = mapped_column(Integer, primary_key=True)
+
+
+class ComputeRun(Base):
+    """The record of one computation run."""
+
+    __tablename__ = "compute_runs"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    task: Mapped[str] = mapped_column(Text)
+    task_id: Mapped[str | None] = mapped_column(Text, index=True)
+    mode: Mapped[str] = mapped_column(Text)  # incremental | full | explicit
+    as_of: Mapped[dt.date] = mapped_column(Date)
+    shard: Mapped[str | None] = mapped_column(Text)  # "k/n"
+    sites: Mapped[int | None] = mapped_column(Integer)
+    from_day: Mapped[dt.date | None] = mapped_column(Date)
+    to_day: Mapped[dt.date | None] = mapped_column(Date)
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), index=True)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    rows_written: Mapped[int | None] = mapped_column(BigInteger)
+    outcome: Mapped[str] = mapped_column(Text, server_default="running")  # running | success | failure
+    error: Mapped[str | None] = mapped_column(Text)
