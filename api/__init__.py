@@ -10,7 +10,7 @@ from api.errors import register_error_handlers
 from api.events import register_events
 from api.extensions import LuxApi, openapi_config
 from api.requestlog import register_request_logging
-from api.views import health, readings, sites
+from api.views import analysis, dashboard, expected, health, readings, results, runs, sites
 from lux.config import Settings
 from lux.db import Database
 from lux.logging import configure_logging
@@ -43,7 +43,7 @@ def register_redis(app: Flask, settings: Settings) -> None:
 def register_blueprints(app: Flask) -> None:
     """Mount every endpoint family and publish the OpenAPI document."""
     api = LuxApi(app)
-    for module in (health, sites, readings):
+    for module in (health, sites, expected, results, readings, analysis, dashboard, runs):
         for name, schema in getattr(module, "COMPONENTS", {}).items():
             api.spec.components.schema(name, schema=schema)
         api.register_blueprint(module.blp)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from http import HTTPStatus
 
+import kombu.exceptions
 import psycopg
 import redis
 from flask import Flask, jsonify
@@ -35,6 +36,11 @@ class ApiError(HTTPException):
         self.code = status
         self.error_code = code or CODES.get(status, "error")
         self.details = details
+
+
+def unknown_site(site_id: str) -> ApiError:
+    """The 404 of a site_id no site has."""
+    return ApiError(404, f"No site with site_id {site_id!r}.")
 
 
 def error_response(status: int, message: str, details: object = None, code: str | None = None):
@@ -93,6 +99,7 @@ def handle_unexpected(error: Exception):
 def register_error_handlers(app: Flask) -> None:
     """Install the handlers on the app."""
     app.register_error_handler(HTTPException, handle_http_exception)
-    for unavailable in (redis.ConnectionError, redis.TimeoutError, OperationalError, psycopg.OperationalError):
+    for unavailable in (redis.ConnectionError, redis.TimeoutError, OperationalError, psycopg.OperationalError,
+                        kombu.exceptions.OperationalError):
         app.register_error_handler(unavailable, handle_unavailable)
     app.register_error_handler(Exception, handle_unexpected)

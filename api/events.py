@@ -1,10 +1,12 @@
-"""The post-commit ingest event, sent to the `ingest` queue through the API's own broker connection."""
+"""Tasks the API sends (the post-commit ingest event, operators' runs) through its own broker connections."""
 
 from __future__ import annotations
 
 import logging
 
 import kombu
+from celery import Task
+from celery.result import AsyncResult
 from flask import Flask, current_app
 
 from lux.config import Settings
@@ -22,6 +24,12 @@ def register_events(app: Flask, settings: Settings) -> None:
     app.extensions["lux_broker"] = connection.Pool(limit=16)
 
 
+def send_task(task: Task, *args: object, **options: object) -> AsyncResult:
+    """Send `task` through the API's broker pool: raises at once (no retries) if Redis is unreachable."""
+    with current_app.extensions["lux_broker"].acquire(block=True, timeout=2) as connection:
+        return task.apply_async(args, connection=connection, retry=False, **options)
+
+
 def emit_ingest_event(event: dict | None) -> str:
     """Send the event; 'queued', 'deferred' (broker unreachable: the sweep will pick it up) or 'none'."""
     if event is None:
@@ -29,11 +37,8 @@ def emit_ingest_event(event: dict | None) -> str:
     days = event["sites_by_day"]
     sites = sum(len(pks) for pks in days.values())
     try:
-        with current_app.extensions["lux_broker"].acquire(block=True, timeout=2) as connection:
-            process_events.apply_async(
-                (event,), connection=connection, retry=False, ignore_result=True,
-                argsrepr=f"request_id={event['request_id']} sites={sites} from={min(days)}",
-            )
+        send_task(process_events, event, ignore_result=True,
+                  argsrepr=f"request_id={event['request_id']} sites={sites} from={min(days)}")
     except Exception as error:  # any broker failure: readings and journal entry are committed; the sweep finds it
         log.warning("event=deferred request_id=%s sites=%s error=%s", event["request_id"], sites,
                     type(error).__name__)

@@ -83,6 +83,8 @@ class Settings:
     demo_days: int = 400
     max_page_size: int = 1000
     retention_rejects_days: int = 30
+    retention_runs_days: int = 90
+    compute_shards: int = 4
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -119,6 +121,8 @@ class Settings:
             demo_days=number("LUX_DEMO_DAYS", base.demo_days, 1, 20_000),
             max_page_size=base.max_page_size,
             retention_rejects_days=number("LUX_RETENTION_REJECTS_DAYS", base.retention_rejects_days, 1, 36500),
+            retention_runs_days=number("LUX_RETENTION_RUNS_DAYS", base.retention_runs_days, 1, 36500),
+            compute_shards=number("LUX_COMPUTE_SHARDS", base.compute_shards, 1, 1024),
         )
 
     @property

@@ -33,6 +33,12 @@ def get_site(session: Session, site_id: str) -> Site | None:
     return session.scalar(select(Site).where(Site.site_id == site_id))
 
 
+def site_pks_of(session: Session, site_ids: Sequence[str]) -> dict[str, int]:
+    """The internal keys of those of `site_ids` that exist: site_id → id."""
+    rows = session.execute(select(Site.site_id, Site.id).where(Site.site_id.in_(list(set(site_ids)))))
+    return {site_id: pk for site_id, pk in rows}
+
+
 def list_sites(
     session: Session, *, region: str | None, active: bool | None, limit: int, offset: int
 ) -> tuple[list[Site], int]:

@@ -37,3 +37,8 @@ class LocalDays:
 def local_days(timezone: str) -> LocalDays:
     """The shared LocalDays of a time zone."""
     return LocalDays(timezone)
+
+
+def fleet_today(timezone: str) -> dt.date:
+    """Today's date in the fleet time zone: the default as-of day of every computation."""
+    return dt.datetime.now(ZoneInfo(timezone)).date()

@@ -133,8 +133,8 @@ class ComputeRun(Base):
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     task: Mapped[str] = mapped_column(Text)
-    task_id: Mapped[str | None] = mapped_column(Text, index=True)
-    mode: Mapped[str] = mapped_column(Text)  # incremental | full | explicit
+    task_id: Mapped[str | None] = mapped_column(Text, unique=True)  # a redelivered task updates its own record
+    mode: Mapped[str] = mapped_column(Text)  # incremental | full | rollover | explicit
     as_of: Mapped[dt.date] = mapped_column(Date)
     shard: Mapped[str | None] = mapped_column(Text)  # "k/n"
     sites: Mapped[int | None] = mapped_column(Integer)
@@ -143,5 +143,5 @@ class ComputeRun(Base):
     started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), index=True)
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     rows_written: Mapped[int | None] = mapped_column(BigInteger)
-    outcome: Mapped[str] = mapped_column(Text, server_default="running")  # running | success | failure
+    outcome: Mapped[str] = mapped_column(Text, server_default="running")  # queued | running | success | failure
     error: Mapped[str | None] = mapped_column(Text)

@@ -21,6 +21,7 @@ import redis
 from celery.contrib.testing import tasks as _celery_ping  # noqa: F401 - registers celery.ping
 from celery.contrib.testing.worker import start_worker
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
 from lux import tokens
 from lux.config import Settings, libpq_url
@@ -100,8 +101,19 @@ def _clean_tables(request) -> Iterator[None]:
     database = request.getfixturevalue("database") if uses_database else None
     yield
     if database is not None:
-        with database.engine.begin() as conn:
-            conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+        truncate_all(database)
+
+
+def truncate_all(database: Database, attempts: int = 5) -> None:
+    """Empty every table; a worker task still computing for the last test may deadlock with it once, so retry."""
+    for attempt in range(attempts):
+        try:
+            with database.engine.begin() as conn:
+                conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+            return
+        except OperationalError:
+            if attempt == attempts - 1:
+                raise
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ from lux.logging import configure_logging
 from schedules.beat import build_beat_schedule
 
 QUEUES = ("ingest", "compute", "maintenance")
-TASK_MODULES = ("worker.tasks.ingest", "worker.tasks.maintenance")
+TASK_MODULES = ("worker.tasks.ingest", "worker.tasks.compute", "worker.tasks.maintenance")
 
 
 def celery_config(settings: Settings) -> dict:

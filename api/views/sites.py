@@ -11,7 +11,7 @@ from flask.views import MethodView
 
 from api.auth import requires
 from api.db import get_session
-from api.errors import ApiError
+from api.errors import ApiError, unknown_site
 from api.extensions import blueprint
 from api.schemas.sites import (
     ImportResultSchema,
@@ -21,16 +21,18 @@ from api.schemas.sites import (
     SiteUpdateSchema,
 )
 from lux import sites
+from models import Site
 
 blp = blueprint("sites", __name__, "/sites", "Site registry (SPEC §2).")
 
 MAX_IMPORT_ROWS = 50_000
 
 
-def _site_or_404(site_id: str):
+def site_or_404(site_id: str) -> Site:
+    """The site with `site_id`, or a 404 answer."""
     site = sites.get_site(get_session(), site_id)
     if site is None:
-        raise ApiError(404, f"No site with site_id {site_id!r}.")
+        raise unknown_site(site_id)
     return site
 
 
@@ -65,20 +67,20 @@ class SiteItem(MethodView):
     @blp.response(200, SiteSchema)
     def get(self, site_id):
         """One site."""
-        return _site_or_404(site_id)
+        return site_or_404(site_id)
 
     @requires("admin")
     @blp.arguments(SiteUpdateSchema(partial=True))
     @blp.response(200, SiteSchema)
     def patch(self, fields, site_id):
         """Change some fields of a site."""
-        return sites.update_site(get_session(), _site_or_404(site_id), fields)
+        return sites.update_site(get_session(), site_or_404(site_id), fields)
 
     @requires("admin")
     @blp.response(200, SiteSchema)
     def delete(self, site_id):
         """Deactivate a site (its readings and results are kept; PATCH `active` to reactivate)."""
-        return sites.update_site(get_session(), _site_or_404(site_id), {"active": False})
+        return sites.update_site(get_session(), site_or_404(site_id), {"active": False})
 
 
 IMPORT_BODY = {

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -43,13 +44,32 @@ FILL_FROM_LIST = text("""
       JOIN sites s ON s.id = u.pk
 """)
 
+ENSURE_LOCK_ROWS = text("""
+    INSERT INTO compute_locks (site_pk) SELECT site_pk FROM compute_scope ORDER BY site_pk ON CONFLICT DO NOTHING
+""")
+
 LOCK = text("""
-    WITH ensured AS (
-        INSERT INTO compute_locks (site_pk) SELECT site_pk FROM compute_scope ORDER BY site_pk
-        ON CONFLICT DO NOTHING
-    )
     SELECT count(*) FROM (SELECT 1 FROM compute_locks l JOIN compute_scope sc ON sc.site_pk = l.site_pk
                            ORDER BY l.site_pk FOR UPDATE OF l) locked
+""")
+
+
+@dataclass(frozen=True)
+class Recomputed:
+    """What a recompute did: rows written, sites recomputed, and the earliest day whose values changed."""
+
+    rows: int
+    sites: int
+    changed_from: dt.date | None  # None: no site has any day
+
+
+# After the rebuild: the earliest day whose values may have changed (a whole-rebuilt site counts from its
+# first day; a site without readings changes nothing).
+CHANGED_FROM = text("""
+    SELECT min(coalesce(sc.from_day, first.day))
+      FROM compute_scope sc
+      LEFT JOIN LATERAL (SELECT sd.day FROM site_days sd WHERE sd.site_pk = sc.site_pk AND sc.from_day IS NULL
+                          ORDER BY sd.day LIMIT 1) first ON true
 """)
 
 
@@ -60,20 +80,31 @@ def recompute(session: Session, params: Params, as_of: dt.date, *, sites: SiteSe
     `sites`: None for all (or the shard `(k, n)`: sites with `id % n == k`), a list of site pks
     (each from `from_day`), or a mapping site pk → its own from-day (None: from its first day).
     """
+    return recompute_sites(session, params, as_of, sites=sites, from_day=from_day, shard=shard).rows
+
+
+def recompute_sites(session: Session, params: Params, as_of: dt.date, *, sites: SiteSelection = None,
+                    from_day: dt.date | None = None, shard: tuple[int, int] | None = None) -> Recomputed:
+    """`recompute`, telling also how many sites it covered and from which day values changed."""
     _open_scope(session, sites, from_day, shard)
-    session.execute(LOCK)
+    session.execute(ENSURE_LOCK_ROWS)
+    count = session.execute(LOCK).scalar_one()
     bound = params.as_sql()
     written = rebuild_site_days(session, params.timezone, params.flat_tolerance_kwh)
+    changed_from = session.execute(CHANGED_FROM).scalar_one()
     written += refresh_status(session, bound, as_of)
     written += rebuild_performance(session, as_of)
     written += rebuild_anomalies(session, bound, as_of)
     session.execute(text("DROP TABLE compute_scope"))
-    return written
+    return Recomputed(written, count, changed_from)
 
 
-def recompute_rollups(session: Session, params: Params, as_of: dt.date, from_day: dt.date | None = None) -> int:
-    """Recompute the fleet and region daily rollups of `from_day` … `as_of`; returns rows written."""
-    del params  # rollups need no thresholds; the signature matches the other stages
+def recompute_rollups(session: Session, as_of: dt.date, from_day: dt.date | None = None) -> int:
+    """Recompute the fleet and region daily rollups of `from_day` … `as_of`; returns rows written.
+
+    Runs that refresh overlapping days take turns (a transaction-level advisory lock).
+    """
+    session.execute(text("SELECT pg_advisory_xact_lock(hashtext('lux.compute.rollups'))"))
     return rebuild_rollups(session, as_of, from_day)
 
 

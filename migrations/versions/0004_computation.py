@@ -48,10 +48,10 @@ def upgrade() -> None:
     sa.Column('rows_written', sa.BigInteger(), nullable=True),
     sa.Column('outcome', sa.Text(), server_default='running', nullable=False),
     sa.Column('error', sa.Text(), nullable=True),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_compute_runs'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_compute_runs')),
+    sa.UniqueConstraint('task_id', name=op.f('uq_compute_runs_task_id'))
     )
     op.create_index(op.f('ix_compute_runs_started_at'), 'compute_runs', ['started_at'], unique=False)
-    op.create_index(op.f('ix_compute_runs_task_id'), 'compute_runs', ['task_id'], unique=False)
     op.create_table('daily_rollups',
     sa.Column('area', sa.Text(), nullable=False),
     sa.Column('day', sa.Date(), nullable=False),
@@ -123,7 +123,6 @@ def downgrade() -> None:
     op.drop_table('monthly_performance')
     op.drop_table('fleet_snapshots')
     op.drop_table('daily_rollups')
-    op.drop_index(op.f('ix_compute_runs_task_id'), table_name='compute_runs')
     op.drop_index(op.f('ix_compute_runs_started_at'), table_name='compute_runs')
     op.drop_table('compute_runs')
     op.drop_table('compute_locks')

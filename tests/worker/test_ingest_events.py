@@ -31,6 +31,14 @@ def dirty(database) -> dict:
             "SELECT pk, min(day) FROM ingest_journal, unnest(site_pks, from_days) AS u(pk, day) GROUP BY pk"))}
 
 
+def computed_days(database) -> dict:
+    """The site days the recompute wrote: site_id → days."""
+    with database.engine.connect() as conn:
+        rows = conn.execute(text("SELECT s.site_id, array_agg(d.day::text ORDER BY d.day) FROM site_days d "
+                                 "JOIN sites s ON s.id = d.site_pk GROUP BY s.site_id")).all()
+    return dict(rows)
+
+
 def test_event_reaches_a_real_worker_with_sites_and_days(client, auth, sites, celery_worker, database):
     seen = []
 
@@ -54,6 +62,7 @@ def test_event_reaches_a_real_worker_with_sites_and_days(client, auth, sites, ce
     assert event["sites_by_day"] == {"2026-03-28": [sites["E1"]], "2026-03-31": [sites["E2"]]}
     assert result["claimed"] == 2 and result["from_day"] == "2026-03-28"
     assert dirty(database) == {}
+    assert computed_days(database) == {"E1": ["2026-03-28", "2026-03-29"], "E2": ["2026-03-31"]}
 
 
 def test_site_made_dirty_while_redis_is_down_is_swept_when_it_is_back(settings, auth, sites, celery_worker,
@@ -70,8 +79,9 @@ def test_site_made_dirty_while_redis_is_down_is_swept_when_it_is_back(settings, 
 
     assert sweep.delay(older_than_s=3600).get(timeout=30)["claimed"] == 0  # too recent for this sweep
     result = sweep.delay(older_than_s=0).get(timeout=30)
-    assert result == {"claimed": 2, "from_day": "2026-03-28"}
+    assert (result["claimed"], result["sites"], result["from_day"]) == (2, 2, "2026-03-28")
     assert dirty(database) == {}
+    assert computed_days(database) == {"E1": ["2026-03-28", "2026-03-29"], "E2": ["2026-03-31"]}
 
 
 def test_later_batches_move_the_dirty_day_back_only(sites, database, settings):

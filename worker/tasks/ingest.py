@@ -1,10 +1,10 @@
-"""Ingest queue tasks: consume post-commit events, and sweep journal entries whose event was lost."""
+"""Ingest queue tasks: recompute the sites an ingest event names, and sweep journal entries whose event was lost."""
 
 from __future__ import annotations
 
 import logging
 
-from lux.ingest.journal import claim_journal_entries
+from lux.compute.modes import run_incremental
 from worker.app import celery_app
 from worker.base import LuxTask
 
@@ -13,19 +13,21 @@ log = logging.getLogger(__name__)
 
 @celery_app.task(bind=True, base=LuxTask, name="lux.ingest.process_events", ignore_result=True)
 def process_events(self: LuxTask, event: dict) -> dict:
-    """Claim the journal entry an ingest event names; its sites are recomputed from their earliest day."""
-    with self.session_scope() as session:
-        claimed = claim_journal_entries(session, [event["journal_id"]])
-    log.info("task=lux.ingest.process_events request_id=%s journal_id=%s claimed=%s", event.get("request_id"),
-             event["journal_id"], len(claimed))
-    return {"request_id": event.get("request_id"), "claimed": len(claimed),
-            "from_day": min(claimed.values(), default=None)}
+    """Recompute the sites of the event's journal entry, with every other pending entry (coalesced).
+
+    If another worker already took the entry with its own batch, there is nothing to do.
+    """
+    result = run_incremental(self.app.lux_database, task=self.name, task_id=self.request.id,
+                             journal_ids=[event["journal_id"]])
+    log.info("task=%s request_id=%s journal_id=%s claimed=%s", self.name, event.get("request_id"),
+             event["journal_id"], result["claimed"])
+    return result
 
 
 @celery_app.task(bind=True, base=LuxTask, name="lux.ingest.sweep")
 def sweep(self: LuxTask, older_than_s: float = 30.0) -> dict:
-    """Claim every journal entry older than `older_than_s` seconds (its event was lost or is still queued)."""
-    with self.session_scope() as session:
-        claimed = claim_journal_entries(session, None, older_than_s=older_than_s)
-    log.info("task=lux.ingest.sweep claimed=%s", len(claimed))
-    return {"claimed": len(claimed), "from_day": min(claimed.values(), default=None)}
+    """Recompute the sites of every journal entry older than `older_than_s` seconds (its event was lost)."""
+    result = run_incremental(self.app.lux_database, task=self.name, task_id=self.request.id,
+                             older_than_s=older_than_s)
+    log.info("task=%s claimed=%s", self.name, result["claimed"])
+    return result

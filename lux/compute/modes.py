@@ -1,0 +1,115 @@
+"""The computation modes that tasks, the CLI and tests run: incremental, full (sharded), rollover, explicit.
+
+Each runs the one engine (`lux.compute.engine`) in its own transaction and records itself in
+`compute_runs`. Fleet-wide rollups and snapshots follow in a second transaction, so a site's
+new status is readable as soon as its own results are committed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from sqlalchemy import text
+
+from lux.compute.engine import recompute_rollups, recompute_sites
+from lux.compute.params import Params
+from lux.compute.runs import Run, recorded
+from lux.compute.snapshots import build_snapshots
+from lux.db import Database
+from lux.ingest.journal import claim_journal_entries
+from lux.timeutil import fleet_today as today_in
+
+PENDING = text("""
+    SELECT EXISTS (SELECT 1 FROM ingest_journal
+                    WHERE (CAST(:ids AS bigint[]) IS NULL OR id = ANY(CAST(:ids AS bigint[])))
+                      AND created_at <= now() - make_interval(secs => :older_than))
+""")
+
+
+def params_for(db: Database) -> Params:
+    """The computation parameters of this deployment."""
+    return Params(timezone=db.settings.timezone)
+
+
+def fleet_today(db: Database) -> dt.date:
+    """Today in the fleet time zone: the default as-of day."""
+    return today_in(db.settings.timezone)
+
+
+def run_incremental(db: Database, *, task: str, task_id: str | None, journal_ids: Sequence[int] | None = None,
+                    older_than_s: float = 0.0, as_of: dt.date | None = None) -> dict:
+    """Claim pending journal entries (all of them, so later events find theirs done) and recompute their sites.
+
+    Many batches touching the same sites become one recompute of each site, from its earliest
+    touched day. Claiming and recomputing share a transaction: on failure the entries come back
+    for the sweep. Nothing pending: nothing is recorded.
+    """
+    as_of = as_of or fleet_today(db)
+    with db.session_scope() as session:
+        bound = {"ids": list(journal_ids) if journal_ids else None, "older_than": older_than_s}
+        if not session.execute(PENDING, bound).scalar_one():
+            return {"claimed": 0}
+    run = Run(task=task, task_id=task_id, mode="incremental", as_of=as_of)
+    with recorded(db, run):
+        with db.session_scope() as session:
+            dirty = claim_journal_entries(session, None, older_than_s=older_than_s)
+            done = recompute_sites(session, params_for(db), as_of,
+                                   sites={pk: dt.date.fromisoformat(day) for pk, day in dirty.items()})
+        run.sites, run.rows_written = done.sites, done.rows
+        run.from_day = done.changed_from
+        run.rows_written += _refresh_fleet(db, as_of, done.changed_from)
+    return {"claimed": len(dirty), "sites": done.sites, "rows": run.rows_written,
+            "from_day": min(dirty.values(), default=None)}
+
+
+def run_shard(db: Database, *, task: str, task_id: str | None, as_of: dt.date, shard: int, shards: int) -> dict:
+    """Recompute every result of the sites `id % shards == shard` from their first day."""
+    run = Run(task=task, task_id=task_id, mode="full", as_of=as_of, shard=f"{shard}/{shards}")
+    with recorded(db, run), db.session_scope() as session:
+        done = recompute_sites(session, params_for(db), as_of, shard=(shard, shards))
+        run.sites, run.rows_written = done.sites, done.rows
+    return {"shard": run.shard, "sites": done.sites, "rows": done.rows}
+
+
+def run_fleet(db: Database, *, task: str, task_id: str | None, as_of: dt.date, mode: str = "full",
+              from_day: dt.date | None = None) -> dict:
+    """Rebuild the fleet rollups (from `from_day`, else all days) and the snapshots as of `as_of`."""
+    run = Run(task=task, task_id=task_id, mode=mode, as_of=as_of, from_day=from_day)
+    with recorded(db, run):
+        run.rows_written = _refresh_fleet(db, as_of, from_day, every_day=from_day is None)
+    return {"rows": run.rows_written}
+
+
+def run_rollover(db: Database, *, task: str, task_id: str | None, as_of: dt.date | None = None) -> dict:
+    """At the change of day: every site's status, month and running episodes as of the new day."""
+    as_of = as_of or fleet_today(db)
+    run = Run(task=task, task_id=task_id, mode="rollover", as_of=as_of, from_day=as_of)
+    with recorded(db, run):
+        with db.session_scope() as session:
+            done = recompute_sites(session, params_for(db), as_of, from_day=as_of)
+        run.sites, run.rows_written = done.sites, done.rows + _refresh_fleet(db, as_of, done.changed_from)
+    return {"sites": run.sites, "rows": run.rows_written}
+
+
+def run_explicit(db: Database, *, task: str, task_id: str | None, as_of: dt.date | None = None,
+                 site_pks: Sequence[int] | None = None, from_day: dt.date | None = None,
+                 to_day: dt.date | None = None) -> dict:
+    """An operator's run: the given sites (default all) as of `as_of`, rebuilt from `from_day` (default whole).
+
+    With a range, rollups of `from_day` … `to_day` are rebuilt too (a backfill).
+    """
+    as_of = as_of or to_day or fleet_today(db)
+    run = Run(task=task, task_id=task_id, mode="explicit", as_of=as_of, from_day=from_day, to_day=to_day)
+    with recorded(db, run):
+        with db.session_scope() as session:
+            done = recompute_sites(session, params_for(db), as_of, sites=site_pks, from_day=from_day)
+        run.sites, run.rows_written = done.sites, done.rows + _refresh_fleet(db, as_of, done.changed_from)
+    return {"sites": run.sites, "rows": run.rows_written, "as_of": as_of.isoformat()}
+
+
+def _refresh_fleet(db: Database, as_of: dt.date, from_day: dt.date | None, *, every_day: bool = False) -> int:
+    """Rollups from `from_day` (all days with `every_day`; none when nothing changed) and the snapshots."""
+    with db.session_scope() as session:
+        rows = recompute_rollups(session, as_of, from_day) if from_day or every_day else 0
+        return rows + build_snapshots(session, params_for(db), as_of)

@@ -1,0 +1,104 @@
+"""The record of computation runs: one row per task execution, visible through `GET /runs`."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+
+from lux.db import Database
+from models import ComputeRun
+
+# Upsert by task id: a task redelivered after a worker died updates its own record.
+START = text("""
+    INSERT INTO compute_runs (task, task_id, mode, as_of, shard, sites, from_day, to_day, outcome, started_at)
+    VALUES (:task, :task_id, :mode, :as_of, :shard, :sites, :from_day, :to_day, :outcome, now())
+    ON CONFLICT (task_id) DO UPDATE
+       SET outcome = excluded.outcome, started_at = excluded.started_at, finished_at = NULL, error = NULL,
+           as_of = excluded.as_of, shard = excluded.shard, sites = excluded.sites
+    RETURNING id
+""")
+
+# The API records a run after sending its task; if the worker got there first, its record stands.
+QUEUED = text("""
+    INSERT INTO compute_runs (task, task_id, mode, as_of, shard, sites, from_day, to_day, outcome, started_at)
+    VALUES (:task, :task_id, :mode, :as_of, :shard, :sites, :from_day, :to_day, :outcome, now())
+    ON CONFLICT (task_id) DO NOTHING
+""")
+
+FINISH = text("""
+    UPDATE compute_runs
+       SET finished_at = now(), outcome = :outcome, rows_written = :rows_written, error = :error,
+           sites = coalesce(:sites, sites), from_day = coalesce(:from_day, from_day)
+     WHERE id = :id
+""")
+
+
+@dataclass
+class Run:
+    """What a run is about; `rows_written` is filled in by the work."""
+
+    task: str
+    mode: str
+    as_of: dt.date
+    task_id: str | None = None
+    shard: str | None = None
+    sites: int | None = None
+    from_day: dt.date | None = None
+    to_day: dt.date | None = None
+    rows_written: int = 0
+    id: int | None = field(default=None, init=False)
+
+    def as_row(self, outcome: str) -> dict[str, object]:
+        return {"task": self.task, "task_id": self.task_id, "mode": self.mode, "as_of": self.as_of,
+                "shard": self.shard, "sites": self.sites, "from_day": self.from_day, "to_day": self.to_day,
+                "outcome": outcome}
+
+
+def record_queued(session: Session, run: Run) -> None:
+    """Record a run the API or CLI has just sent to the workers (outcome `queued`)."""
+    session.execute(QUEUED, run.as_row("queued"))
+
+
+@contextmanager
+def recorded(db: Database, run: Run) -> Iterator[Run]:
+    """Record `run` as running (committed at once, so operators see it), then its outcome.
+
+    The work itself runs in its own transaction inside the block; a failure is recorded with its
+    error in a separate transaction and re-raised.
+    """
+    with db.session_scope() as session:
+        run.id = session.execute(START, run.as_row("running")).scalar_one()
+    try:
+        yield run
+    except BaseException as error:
+        with db.session_scope() as session:
+            session.execute(FINISH, {"id": run.id, "outcome": "failure", "rows_written": None, "sites": None,
+                                     "from_day": None, "error": f"{type(error).__name__}: {error}"[:2000]})
+        raise
+    with db.session_scope() as session:
+        session.execute(FINISH, {"id": run.id, "outcome": "success", "rows_written": run.rows_written,
+                                 "sites": run.sites, "from_day": run.from_day, "error": None})
+
+
+def list_runs(session: Session, *, task: str | None, mode: str | None, outcome: str | None,
+              limit: int, offset: int) -> tuple[list[ComputeRun], int]:
+    """Runs, newest first, with the total matching the filters."""
+    query = select(ComputeRun)
+    for column, value in ((ComputeRun.task, task), (ComputeRun.mode, mode), (ComputeRun.outcome, outcome)):
+        if value is not None:
+            query = query.where(column == value)
+    total = session.scalar(select(func.count()).select_from(query.subquery()))
+    rows = session.scalars(query.order_by(ComputeRun.started_at.desc(), ComputeRun.id.desc())
+                           .limit(limit).offset(offset)).all()
+    return list(rows), total
+
+
+def runs_of_task(session: Session, task_id: str) -> list[ComputeRun]:
+    """The run records of one task id (none for a task that records no run)."""
+    return list(session.scalars(select(ComputeRun).where(ComputeRun.task_id == task_id)))
+

@@ -1,0 +1,217 @@
+"""Fleet snapshots built in SQL from hand-written cached rows, against hand-computed expectations.
+
+The fleet, as of D = 2026-06-10 (June: 30 days; last 7 days 06-04…06-10; last 30 days 05-12…06-10):
+
+| site | region      | kWp | active | expected (kWh/month) | status    | signal | network  |
+|------|-------------|-----|--------|----------------------|-----------|--------|----------|
+| A    | South West  | 4   | yes    | May 310, June 300    | healthy   | 22     | EE       |
+| B    | null        | 2   | yes    | June 150             | zero_read | 12     | Vodafone |
+| C    | TBC         | 3   | yes    | –                    | no_coms   | 5      | null     |
+| D    | South West  | 5   | no     | –                    | no_coms   | 16     | EE       |
+| E    | London      | 1   | yes    | –                    | (none)    |        |          |
+"""
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import select, text
+
+from lux.compute.params import Params
+from lux.compute.snapshots import KINDS, build_snapshots
+from models import FleetSnapshot
+
+D = dt.date(2026, 6, 10)
+SITES = {  # site_id: (region, capacity_kwp, active)
+    "A": ("South West", 4.0, True), "B": (None, 2.0, True), "C": ("TBC", 3.0, True),
+    "D": ("South West", 5.0, False), "E": ("London", 1.0, True),
+}
+EXPECTED = [("A", 5, 310.0), ("A", 6, 300.0), ("B", 6, 150.0)]
+DAYS = [  # site, day, generation_kwh, segment_end
+    ("A", "2026-05-31", 20.0, "2026-05-31"), ("A", "2026-06-01", 10.0, "2026-06-01"),
+    ("A", "2026-06-08", 8.0, "2026-06-08"), ("A", "2026-06-09", 9.0, "2026-06-09"),
+    ("A", "2026-06-10", 12.0, "2026-06-10"), ("A", "2026-06-11", 7.0, "2026-06-11"),
+    ("B", "2026-06-04", 4.0, "2026-06-04"), ("B", "2026-06-05", None, "2026-06-05"),
+    ("B", "2026-06-09", 3.0, "2026-06-09"), ("B", "2026-06-10", 2.0, "2026-06-12"),  # settled after D
+    ("C", "2026-05-20", 7.0, "2026-05-20"), ("C", "2026-06-09", 5.0, "2026-06-09"),
+    ("C", "2026-06-10", 6.0, "2026-06-10"),
+    ("D", "2026-06-09", 100.0, "2026-06-09"),  # inactive site
+]
+STATUS = [("A", "healthy", 22.0, "EE"), ("B", "zero_read", 12.0, "Vodafone"), ("C", "no_coms", 5.0, None),
+          ("D", "no_coms", 16.0, "EE")]
+ANOMALIES = [  # site, type, start_day, end_day
+    ("A", "gap", "2026-06-02", "2026-06-07"), ("A", "spike", "2026-06-10", None),
+    ("B", "stuck_register", "2026-06-06", None), ("B", "low_signal", "2026-06-01", "2026-06-12"),
+    ("C", "gap", "2026-06-11", None), ("C", "register_rollback", "2026-06-10", "2026-06-10"),
+    ("D", "stuck_register", "2026-06-01", None),
+]
+ROLLUPS = [  # area, day, sites, reporting, valued, estimated, readings, generation
+    ("fleet", "2026-06-09", 4, 3, 3, 0, 5, 17.0), ("fleet", "2026-06-10", 4, 2, 2, 1, 9, 18.0),
+    ("South West", "2026-06-09", 1, 1, 1, 0, 2, 9.0), ("South West", "2026-06-10", 1, 1, 1, 0, 3, 12.0),
+    ("South West", "2026-06-11", 1, 1, 1, 0, 4, 7.0), ("Unknown", "2026-06-10", 2, 1, 1, 1, 6, 6.0),
+]
+
+
+def seed(session) -> None:
+    pk = {}
+    for site_id, (region, capacity, active) in SITES.items():
+        pk[site_id] = session.execute(text(
+            "INSERT INTO sites (site_id, name, region, capacity_kwp, active) "
+            "VALUES (:s, :n, :r, :c, :a) RETURNING id"),
+            {"s": site_id, "n": f"Site {site_id}", "r": region, "c": capacity, "a": active}).scalar_one()
+    for site_id, month, kwh in EXPECTED:
+        session.execute(text("INSERT INTO expected_generation (site_pk, month, expected_kwh) VALUES (:p, :m, :k)"),
+                        {"p": pk[site_id], "m": month, "k": kwh})
+    for site_id, day, kwh, segment_end in DAYS:
+        session.execute(text("INSERT INTO site_days (site_pk, day, generation_kwh, segment_end, rollback) "
+                             "VALUES (:p, :d, :g, :e, :r)"),
+                        {"p": pk[site_id], "d": dt.date.fromisoformat(day), "g": kwh, "r": kwh is None,
+                         "e": dt.date.fromisoformat(segment_end)})
+    for site_id, status, signal, network in STATUS:
+        session.execute(text("INSERT INTO site_status (site_pk, as_of, status, days, signal_level, network) "
+                             "VALUES (:p, :d, :s, 0, :l, :n)"),
+                        {"p": pk[site_id], "d": D, "s": status, "l": signal, "n": network})
+    for site_id, kind, start, end in ANOMALIES:
+        session.execute(text("INSERT INTO anomalies (site_pk, type, start_day, end_day, as_of) "
+                             "VALUES (:p, :t, :s, :e, '2026-06-12')"),
+                        {"p": pk[site_id], "t": kind, "s": dt.date.fromisoformat(start),
+                         "e": end and dt.date.fromisoformat(end)})
+    for area, day, *counts, kwh in ROLLUPS:
+        session.execute(text("INSERT INTO daily_rollups (area, day, sites, reporting_sites, valued_sites, "
+                             "estimated_sites, readings, generation_kwh) VALUES (:a, :d, :c0, :c1, :c2, :c3, :c4, :g)"),
+                        {"a": area, "d": dt.date.fromisoformat(day), "g": kwh,
+                         **{f"c{i}": n for i, n in enumerate(counts)}})
+
+
+@pytest.fixture
+def snapshots(database):
+    """Seed the fleet, build the snapshots as of D; {kind: payload}."""
+    with database.session_scope() as session:
+        seed(session)
+        assert build_snapshots(session, Params(), D) == len(KINDS)
+    with database.session_scope() as session:
+        rows = session.scalars(select(FleetSnapshot).where(FleetSnapshot.as_of == D)).all()
+        return {row.kind: row.payload for row in rows}
+
+
+def by_region(regions: list[dict]) -> dict[str, dict]:
+    return {row["region"]: row for row in regions}
+
+
+def test_every_kind_is_written_once_per_as_of_and_rebuilt_in_place(database, snapshots):
+    assert set(snapshots) == set(KINDS)
+    with database.session_scope() as session:
+        first = dict(session.execute(text("SELECT kind, computed_at FROM fleet_snapshots")).all())
+        assert build_snapshots(session, Params(), D) == 5
+        assert build_snapshots(session, Params(), D + dt.timedelta(days=1)) == 5
+    with database.session_scope() as session:
+        rows = session.execute(text("SELECT kind, as_of, computed_at FROM fleet_snapshots")).all()
+    assert len(rows) == 10
+    assert all(computed > first[kind] for kind, as_of, computed in rows if as_of == D)
+
+
+def test_quick_stats(snapshots):
+    stats = snapshots["quick-stats"]
+    assert stats["total_sites"] == 5 and stats["active_sites"] == 4
+    assert stats["status_counts"] == {"healthy": 1, "zero_read": 1, "no_coms": 1, "not_computed": 1}
+    # open at D: A spike (no end), B stuck (no end), B low_signal (ends after D); not: ended, later, inactive
+    assert stats["open_anomalies"] == {"stuck_register": 1, "register_rollback": 0, "gap": 0, "spike": 1,
+                                       "low_signal": 1, "underperformance": 0}
+    assert stats["open_anomalies_total"] == 3
+    assert stats["generation_yesterday_kwh"] == pytest.approx(9 + 3 + 5)  # D's 100 kWh: inactive
+    # A 10+8+9+12, B 4+3 (06-10 settled after D), C 5+6
+    assert stats["generation_month_to_date_kwh"] == pytest.approx(57)
+    # A: 39 / (300 × 4/30) = 97.5 %; B: 7 / (150 × 2/30) = 70 % < 80; C has no expected generation
+    assert stats["underperforming_sites"] == 1
+    assert stats["performance_threshold"] == 80 and stats["month_start"] == "2026-06-01"
+
+
+def test_underperformance_follows_the_threshold_parameter(database):
+    with database.session_scope() as session:
+        seed(session)
+        build_snapshots(session, Params(performance_threshold=98), D)
+        payload = session.scalar(select(FleetSnapshot.payload).where(FleetSnapshot.kind == "quick-stats"))
+    assert payload["underperforming_sites"] == 2 and payload["performance_threshold"] == 98
+
+
+def test_fleet_summary_per_region_with_unknown(snapshots):
+    regions = snapshots["fleet-summary"]["regions"]
+    assert [r["region"] for r in regions] == ["London", "South West", "Unknown"]
+    london, south_west, unknown = regions
+    assert london == {"region": "London", "sites": 1, "capacity_kwp": 1,
+                      "status_counts": {"healthy": 0, "zero_read": 0, "no_coms": 0, "not_computed": 1},
+                      "generation_7d_kwh": 0, "generation_30d_kwh": 0, "performance_ratio_pct": None}
+    assert south_west["sites"] == 1 and south_west["capacity_kwp"] == 4  # D is inactive
+    assert south_west["status_counts"]["healthy"] == 1
+    assert south_west["generation_7d_kwh"] == pytest.approx(8 + 9 + 12)
+    assert south_west["generation_30d_kwh"] == pytest.approx(29 + 10 + 20)
+    assert south_west["performance_ratio_pct"] == pytest.approx(97.5)
+    assert unknown["sites"] == 2 and unknown["capacity_kwp"] == 5  # null and TBC
+    assert unknown["status_counts"] == {"healthy": 0, "zero_read": 1, "no_coms": 1, "not_computed": 0}
+    assert unknown["generation_7d_kwh"] == pytest.approx(4 + 3 + 5 + 6)
+    assert unknown["generation_30d_kwh"] == pytest.approx(18 + 7)
+    assert unknown["performance_ratio_pct"] == pytest.approx(70)  # C has no expected: not weighted
+
+
+def test_production_metrics(snapshots):
+    metrics = snapshots["production-metrics"]
+    daily = metrics["daily"]
+    assert len(daily) == 30 and daily[0]["day"] == "2026-05-12" and daily[-1]["day"] == "2026-06-10"
+    assert daily[0]["generation_kwh"] is None and daily[0]["sites"] is None
+    assert daily[-2] == {"day": "2026-06-09", "generation_kwh": 17, "sites": 4, "reporting_sites": 3,
+                         "valued_sites": 3, "estimated_sites": 0, "readings": 5}
+    assert daily[-1]["generation_kwh"] == 18 and daily[-1]["estimated_sites"] == 1
+    mtd = metrics["month_to_date"]
+    assert mtd["actual_kwh"] == pytest.approx(57) and mtd["expected_kwh"] == pytest.approx(40 + 10)
+    assert mtd["ratio_pct"] == pytest.approx(100 * (39 + 7) / 50) and mtd["sites_with_expected"] == 2
+    assert [(s["site_id"], s["ratio_pct"]) for s in metrics["top_sites"]] == [("A", 97.5), ("B", 70)]
+    assert [s["site_id"] for s in metrics["bottom_sites"]] == ["B", "A"]
+    assert metrics["bottom_sites"][0] == {"site_id": "B", "name": "Site B", "region": "Unknown",
+                                          "actual_kwh": 7, "expected_kwh": 10, "ratio_pct": 70}
+
+
+def test_connection_analysis(snapshots):
+    connection = snapshots["connection-analysis"]
+    assert connection["networks"] == [  # most sites first; E (no status) and C (no network) are Unknown
+        {"network": "Unknown", "sites": 2, "average_signal": 5},
+        {"network": "EE", "sites": 1, "average_signal": 22},
+        {"network": "Vodafone", "sites": 1, "average_signal": 12},
+    ]
+    assert connection["signal_quality"] == {"Poor": 1, "Average": 1, "Good": 0, "Excellent": 1, "Unknown": 1}
+    assert by_region(connection["regions"]) == {
+        "London": {"region": "London", "sites": 1, "average_signal": None, "no_coms": 0},
+        "South West": {"region": "South West", "sites": 1, "average_signal": 22, "no_coms": 0},
+        "Unknown": {"region": "Unknown", "sites": 2, "average_signal": 8.5, "no_coms": 1},
+    }
+
+
+def test_readings_analysis(snapshots):
+    analysis = snapshots["readings-analysis"]
+    assert analysis["window_start"] == "2026-05-12"
+    regions = by_region(analysis["regions"])
+    assert set(regions) == {"London", "South West", "Unknown"}
+    south_west, unknown = regions["South West"], regions["Unknown"]
+    assert south_west["total_readings"] == 2 + 3  # the 06-11 rollup is after D
+    assert south_west["average_daily_generation_kwh"] == pytest.approx(59 / 5)
+    assert south_west["anomalies"] == 2 and south_west["open_anomalies"] == 1
+    # May 310/31 and June 300/30: 10 kWh expected per valued day
+    assert south_west["performance_score"] == pytest.approx(100 * 59 / 50)
+    assert unknown["total_readings"] == 6
+    assert unknown["average_daily_generation_kwh"] == pytest.approx((4 + 3 + 7 + 5 + 6) / 5)
+    assert unknown["anomalies"] == 3 and unknown["open_anomalies"] == 2  # C's gap starts after D
+    assert unknown["performance_score"] == pytest.approx(70)
+    assert regions["London"] == {"region": "London", "sites": 1, "total_readings": 0,
+                                 "average_daily_generation_kwh": None, "anomalies": 0, "open_anomalies": 0,
+                                 "performance_score": None}
+
+
+def test_empty_fleet_gives_zeros_and_empty_lists(database):
+    with database.session_scope() as session:
+        assert build_snapshots(session, Params(), D) == 5
+        payloads = dict(session.execute(text("SELECT kind, payload FROM fleet_snapshots")).all())
+    assert payloads["quick-stats"]["total_sites"] == 0
+    assert payloads["quick-stats"]["generation_month_to_date_kwh"] == 0
+    assert payloads["fleet-summary"]["regions"] == []
+    assert payloads["production-metrics"]["top_sites"] == [] and len(payloads["production-metrics"]["daily"]) == 30
+    assert payloads["production-metrics"]["month_to_date"]["ratio_pct"] is None
+    assert payloads["connection-analysis"]["networks"] == []
+    assert payloads["readings-analysis"]["regions"] == []

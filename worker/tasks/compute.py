@@ -1,0 +1,57 @@
+"""Compute queue tasks: the sharded full run, the rollover at the change of day, and operators' runs."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from celery import chord
+
+from lux.compute import modes
+from worker.app import celery_app
+from worker.base import LuxTask
+
+
+def _day(value: str | None) -> dt.date | None:
+    return dt.date.fromisoformat(value) if value else None
+
+
+@celery_app.task(bind=True, base=LuxTask, name="lux.compute.full")
+def full(self: LuxTask, as_of: str | None = None, shards: int | None = None) -> dict:
+    """Start the full recompute of the fleet: one `lux.compute.shard` per shard, then `lux.compute.fleet`.
+
+    The shards are a Celery group, so every worker consuming the compute queue takes a share.
+    """
+    database = self.app.lux_database
+    day = _day(as_of) or modes.fleet_today(database)
+    count = shards or self.app.lux_settings.compute_shards
+    header = [shard.s(day.isoformat(), index, count) for index in range(count)]
+    result = chord(header)(fleet.si(day.isoformat()))
+    return {"as_of": day.isoformat(), "shards": count, "fleet_task_id": result.id}
+
+
+@celery_app.task(bind=True, base=LuxTask, name="lux.compute.shard")
+def shard(self: LuxTask, as_of: str, index: int, shards: int) -> dict:
+    """Recompute every result of the sites `id % shards == index` as of `as_of`."""
+    return modes.run_shard(self.app.lux_database, task=self.name, task_id=self.request.id,
+                           as_of=dt.date.fromisoformat(as_of), shard=index, shards=shards)
+
+
+@celery_app.task(bind=True, base=LuxTask, name="lux.compute.fleet")
+def fleet(self: LuxTask, as_of: str, from_day: str | None = None) -> dict:
+    """Rebuild the fleet and region rollups and the dashboard snapshots as of `as_of`."""
+    return modes.run_fleet(self.app.lux_database, task=self.name, task_id=self.request.id,
+                           as_of=dt.date.fromisoformat(as_of), from_day=_day(from_day))
+
+
+@celery_app.task(bind=True, base=LuxTask, name="lux.compute.rollover")
+def rollover(self: LuxTask, as_of: str | None = None) -> dict:
+    """Status, current month and running episodes of every site as of the new day."""
+    return modes.run_rollover(self.app.lux_database, task=self.name, task_id=self.request.id, as_of=_day(as_of))
+
+
+@celery_app.task(bind=True, base=LuxTask, name="lux.compute.run")
+def run(self: LuxTask, as_of: str | None = None, site_pks: list[int] | None = None, from_day: str | None = None,
+        to_day: str | None = None) -> dict:
+    """An operator's run (`POST /compute/run`, `lux compute --queue`): sites, as-of day, backfill range."""
+    return modes.run_explicit(self.app.lux_database, task=self.name, task_id=self.request.id, as_of=_day(as_of),
+                              site_pks=site_pks, from_day=_day(from_day), to_day=_day(to_day))
