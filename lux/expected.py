@@ -12,13 +12,14 @@ import datetime as dt
 import json
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from lux.ingest.journal import mark_dirty
 from models import ExpectedGeneration
 
 MONTHS = 12
@@ -51,6 +52,7 @@ class Expected:
     source: str
     monthly_kwh: list[float | None]
     updated_at: dt.datetime
+    journal_id: int | None = None  # set by store_expected when the values changed
 
 
 def source_of(payload: object) -> str:
@@ -94,6 +96,9 @@ def load_pvgis_file(path: str | Path) -> list[float]:
 def store_expected(session: Session, site_pk: int, values: Sequence[float], source: str) -> Expected:
     """Upsert the 12 months of a site in one statement and commit.
 
+    Changed values put the site in the ingest journal, so its performance is recomputed from its
+    first day (by the event the API sends for `journal_id`, else by the sweep).
+
     Storing the same values from the same source again changes nothing, not even `updated_at`,
     which therefore says when the values last changed.
     """
@@ -111,11 +116,12 @@ def store_expected(session: Session, site_pk: int, values: Sequence[float], sour
         where=or_(ExpectedGeneration.expected_kwh.is_distinct_from(new.expected_kwh),
                   ExpectedGeneration.source.is_distinct_from(new.source)),
     )
-    session.execute(statement)
+    changed = bool(session.execute(statement.returning(ExpectedGeneration.month)).all())
+    journal_id = mark_dirty(session, [site_pk], reason=f"expected-generation:{site_pk}") if changed else None
     session.commit()
     stored = get_expected(session, site_pk)
     assert stored is not None  # the 12 rows were just committed
-    return stored
+    return replace(stored, journal_id=journal_id)
 
 
 def get_expected(session: Session, site_pk: int) -> Expected | None:

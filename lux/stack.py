@@ -181,6 +181,14 @@ def banner(settings: Settings, credentials: Credentials, note: str) -> str:
     ])
 
 
+def queue_full_computation(settings: Settings) -> str:
+    """Send the full recompute beat runs nightly, so results are fresh from the first minute; its task id."""
+    from worker.app import celery_app, configure
+
+    configure(celery_app, settings)
+    return celery_app.send_task("lux.compute.full").id
+
+
 def run_stack(settings: Settings) -> int:
     """Bring the stack up and supervise it until a signal or a child's exit; return the exit code."""
     settings.var_dir.mkdir(parents=True, exist_ok=True)
@@ -202,6 +210,7 @@ def run_stack(settings: Settings) -> int:
         for name, command in process_commands(settings, credentials).items():
             processes[name] = subprocess.Popen(command, env=env)
         if wait_ready(settings, processes, lambda: bool(stop_requested)):
+            note += f"; full computation queued (task {queue_full_computation(settings)})"
             print(banner(settings, credentials, note), flush=True)
         elif not stop_requested and not _dead(processes):
             log.warning("api=not_ready after=%ss; still supervising", READY_TIMEOUT_S)

@@ -99,6 +99,17 @@ def recompute_sites(session: Session, params: Params, as_of: dt.date, *, sites: 
     return Recomputed(written, count, changed_from)
 
 
+def refresh_statuses(session: Session, params: Params, as_of: dt.date, *, sites: SiteSelection = None,
+                     shard: tuple[int, int] | None = None) -> int:
+    """Only the communication status of the selected sites as of `as_of`, from their cached site days."""
+    _open_scope(session, sites, None, shard)
+    session.execute(ENSURE_LOCK_ROWS)
+    session.execute(LOCK)
+    written = refresh_status(session, params.as_sql(), as_of)
+    session.execute(text("DROP TABLE compute_scope"))
+    return written
+
+
 def recompute_rollups(session: Session, as_of: dt.date, from_day: dt.date | None = None) -> int:
     """Recompute the fleet and region daily rollups of `from_day` … `as_of`; returns rows written.
 

@@ -1,6 +1,9 @@
-"""Claiming journal entries for recomputation, by event or by the periodic sweep."""
+"""The journal of sites awaiting recomputation: entries written by ingest (or `mark_dirty`), claimed by
+the ingest event or the periodic sweep."""
 
 from __future__ import annotations
+
+import datetime as dt
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -29,3 +32,19 @@ def claim_journal_entries(session: Session, journal_ids: list[int] | None, *, ol
     """
     rows = session.execute(CLAIM, {"ids": journal_ids, "older_than": older_than_s, "limit": limit})
     return {pk: day.isoformat() for pk, day in rows}
+
+
+# A day before any reading (ingest rejects readings before 2000): recompute a site from its first day.
+BEFORE_ANY_READING = dt.date(2000, 1, 1)
+
+MARK = text("""
+    INSERT INTO ingest_journal (request_id, site_pks, from_days)
+    VALUES (:reason, CAST(:pks AS int[]), array_fill(CAST(:day AS date), ARRAY[cardinality(CAST(:pks AS int[]))]))
+    RETURNING id
+""")
+
+
+def mark_dirty(session: Session, site_pks: list[int], *, reason: str,
+               from_day: dt.date = BEFORE_ANY_READING) -> int:
+    """Journal sites for recomputation from `from_day` (default: their first day) without new readings."""
+    return session.execute(MARK, {"reason": reason, "pks": site_pks, "day": from_day}).scalar_one()

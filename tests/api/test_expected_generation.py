@@ -1,9 +1,10 @@
 """Expected generation over HTTP: 12 values or a PVGIS PVcalc response, stored idempotently (SPEC §2)."""
 
 import json
+import time
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from models import ExpectedGeneration
 
@@ -184,3 +185,38 @@ def test_openapi_documents_both_request_forms(client):
     assert operation["x-required-scope"] == "admin" and "422" in operation["responses"]
     assert set(spec["components"]["schemas"]["ExpectedGeneration"]["properties"]) == {
         "site_id", "source", "monthly_kwh", "updated_at"}
+
+
+def test_changed_values_have_the_site_recomputed_by_a_worker(client, auth, celery_worker, database):
+    """A new expected generation reaches monthly_performance without new readings."""
+    with database.engine.begin() as conn:
+        pk = conn.execute(text("INSERT INTO sites (site_id, name, capacity_kwp) VALUES ('PERF', 'p', 4) "
+                               "RETURNING id")).scalar_one()
+        conn.execute(text("""
+            INSERT INTO readings (site_pk, reading_at, register_kwh)
+            SELECT :pk, d + time '19:00', 10 * extract(day FROM d)
+              FROM generate_series(date '2026-06-01', date '2026-06-30', interval '1 day') d"""), {"pk": pk})
+    headers = auth("admin")
+    june = [100.0] * 12
+    june[5] = 600.0  # 20 kWh a day in June
+    answer = client.put("/api/v1/sites/PERF/expected-generation", json={"monthly_kwh": june}, headers=headers)
+    assert answer.status_code == 200
+
+    def june_ratio():
+        with database.engine.connect() as conn:
+            return conn.execute(text("SELECT ratio_pct FROM monthly_performance WHERE site_pk = :pk "
+                                     "AND month = '2026-06-01'"), {"pk": pk}).scalar()
+
+    deadline = time.monotonic() + 30
+    while june_ratio() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert june_ratio() == pytest.approx(50.0)  # 10 kWh a day against 20 expected
+    june[5] = 300.0
+    client.put("/api/v1/sites/PERF/expected-generation", json={"monthly_kwh": june}, headers=headers)
+    while june_ratio() != pytest.approx(100.0) and time.monotonic() < deadline + 30:
+        time.sleep(0.1)
+    assert june_ratio() == pytest.approx(100.0)
+    # unchanged values journal nothing
+    client.put("/api/v1/sites/PERF/expected-generation", json={"monthly_kwh": june}, headers=headers)
+    with database.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM ingest_journal")).scalar_one() == 0

@@ -1,7 +1,8 @@
 """`make up` on embedded servers, exactly as a user runs it, then Ctrl-C.
 
 Checks: /readyz, the demo token reads sites, Flower asks for a login and lists the worker, a
-task sent through the broker is run by the worker and shows in Flower's task API; SIGINT to
+task sent through the broker is run by the worker and shows in Flower's task API, the first full
+computation fills the dashboard within a minute; SIGINT to
 the process group stops every process, and a second start reuses the data.
 """
 
@@ -132,6 +133,11 @@ def wait_for(predicate, timeout: float = 60, what: str = "condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def _computed(url: str, token: str) -> dict | None:
+    status, body = get(url, token=token)
+    return body if status == 200 else None
+
+
 def test_make_up_runs_the_stack_and_ctrl_c_stops_it(stack):
     banner = stack.start()
     token, password = stack.secret("demo-token"), stack.secret("flower-password")
@@ -161,6 +167,13 @@ def test_make_up_runs_the_stack_and_ctrl_c_stops_it(stack):
 
     task = wait_for(task_in_flower, what="the task in Flower")
     assert task["name"] == "lux.maintenance.selfcheck" and task["worker"].startswith("lux@")
+
+    quick = wait_for(lambda: _computed(f"{stack.api}/api/v1/dashboard/quick-stats", token),
+                     what="the first full computation's results")
+    assert quick["total_sites"] == 150
+    counts = quick["status_counts"]
+    assert counts["not_computed"] == 0 and sum(counts.values()) == quick["active_sites"]
+    assert counts["no_coms"] > 0 and counts["healthy"] > counts["no_coms"]  # the demo fleet has silent sites
 
     stack.interrupt()
 
