@@ -102,12 +102,12 @@ def demo_seed(settings: Settings, sites: int | None, days: int | None, end_day: 
 
 @main.command()
 @click.option("--as-of", "as_of", type=click.DateTime(["%Y-%m-%d"]), default=None,
-              help="As-of day (default: today in LUX_TIMEZONE, or --to).")
+              help="As-of day (default: today in LUX_TIMEZONE).")
 @click.option("--site", "site_ids", multiple=True, help="Recompute only this site_id (repeatable).")
 @click.option("--from", "from_day", type=click.DateTime(["%Y-%m-%d"]), default=None,
               help="Rebuild from this day (default: each site's first day).")
 @click.option("--to", "to_day", type=click.DateTime(["%Y-%m-%d"]), default=None,
-              help="End of a backfill range: rollups are rebuilt from --from up to it.")
+              help="End of a backfill range: fleet rollups are rebuilt up to it (default: the as-of day).")
 @click.option("--full", is_flag=True, help="The sharded full recompute of the fleet, as beat runs it nightly.")
 @click.option("--shards", type=click.IntRange(1, 1024), default=None, help="Shards of --full (LUX_COMPUTE_SHARDS).")
 @click.option("--queue", is_flag=True, help="Send to the workers and print the task id instead of running here.")
@@ -119,7 +119,7 @@ def compute(settings: Settings, as_of: dt.datetime | None, site_ids: tuple[str, 
     from lux.sites import site_pks_of
 
     database = Database(settings)
-    day = (as_of or to_day or dt.datetime.now(settings.zone)).date()
+    day = (as_of or dt.datetime.now(settings.zone)).date()
     start, end = (value.date() if value else None for value in (from_day, to_day))
     if full and (site_ids or start or end):
         raise click.UsageError("--full recomputes every site from its first day; drop --site/--from/--to.")

@@ -16,7 +16,8 @@ MAX_RUN_SITES = 100_000
 class ComputeRunRequestSchema(ma.Schema):
     """`POST /compute/run`: every field is optional."""
 
-    as_of = ma.fields.Date(load_default=None, metadata={"description": "As-of day (default: today, or `to`)"})
+    as_of = ma.fields.Date(load_default=None,
+                           metadata={"description": "As-of day (default: today in the fleet time zone)"})
     sites = ma.fields.List(
         ma.fields.String(validate=validate.Regexp(SITE_ID_RE, error="Not a valid site_id.")),
         load_default=None, validate=validate.Length(min=1, max=MAX_RUN_SITES),
@@ -25,7 +26,7 @@ class ComputeRunRequestSchema(ma.Schema):
     from_day = ma.fields.Date(data_key="from", load_default=None,
                               metadata={"description": "Rebuild from this day (default: each site's first day)"})
     to_day = ma.fields.Date(data_key="to", load_default=None,
-                            metadata={"description": "End of a backfill range (rollups are rebuilt up to it)"})
+                            metadata={"description": "End of a backfill range: fleet rollups are rebuilt up to it"})
 
     @ma.validates_schema
     def _ordered(self, data, **kwargs) -> None:

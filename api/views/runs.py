@@ -36,7 +36,7 @@ class ComputeRun(MethodView):
             if unknown:
                 raise ApiError(422, f"Unknown site_id(s): {', '.join(unknown[:20])}.", {"sites": unknown})
             site_pks = sorted(found.values())
-        as_of = body["as_of"] or body["to_day"] or fleet_today(get_database().settings.timezone)
+        as_of = body["as_of"] or fleet_today(get_database().settings.timezone)
         run = runs.Run(task=compute_run.name, task_id=str(uuid.uuid4()), mode="explicit", as_of=as_of,
                        sites=len(site_pks) if site_pks else None, from_day=body["from_day"], to_day=body["to_day"])
         send_task(compute_run, task_id=run.task_id, kwargs={"as_of": as_of.isoformat(), "site_pks": site_pks,

@@ -110,13 +110,14 @@ def refresh_statuses(session: Session, params: Params, as_of: dt.date, *, sites:
     return written
 
 
-def recompute_rollups(session: Session, as_of: dt.date, from_day: dt.date | None = None) -> int:
-    """Recompute the fleet and region daily rollups of `from_day` … `as_of`; returns rows written.
+def recompute_rollups(session: Session, as_of: dt.date, from_day: dt.date | None = None,
+                      to_day: dt.date | None = None) -> int:
+    """Recompute the fleet and region daily rollups of `from_day` … `to_day` (default `as_of`); rows written.
 
     Runs that refresh overlapping days take turns (a transaction-level advisory lock).
     """
     session.execute(text("SELECT pg_advisory_xact_lock(hashtext('lux.compute.rollups'))"))
-    return rebuild_rollups(session, as_of, from_day)
+    return rebuild_rollups(session, as_of, from_day, to_day)
 
 
 def _open_scope(session: Session, sites: SiteSelection, from_day: dt.date | None,

@@ -95,21 +95,22 @@ def run_rollover(db: Database, *, task: str, task_id: str | None, as_of: dt.date
 def run_explicit(db: Database, *, task: str, task_id: str | None, as_of: dt.date | None = None,
                  site_pks: Sequence[int] | None = None, from_day: dt.date | None = None,
                  to_day: dt.date | None = None) -> dict:
-    """An operator's run: the given sites (default all) as of `as_of`, rebuilt from `from_day` (default whole).
-
-    With a range, rollups of `from_day` … `to_day` are rebuilt too (a backfill).
+    """An operator's run: the given sites (default all) as of `as_of` (default today), rebuilt from `from_day`
+    (default: each site's first day); fleet rollups are rebuilt from the first changed day up to `to_day`
+    (default `as_of`), so a backfill of a range leaves later days alone.
     """
-    as_of = as_of or to_day or fleet_today(db)
+    as_of = as_of or fleet_today(db)
     run = Run(task=task, task_id=task_id, mode="explicit", as_of=as_of, from_day=from_day, to_day=to_day)
     with recorded(db, run):
         with db.session_scope() as session:
             done = recompute_sites(session, params_for(db), as_of, sites=site_pks, from_day=from_day)
-        run.sites, run.rows_written = done.sites, done.rows + _refresh_fleet(db, as_of, done.changed_from)
+        run.sites, run.rows_written = done.sites, done.rows + _refresh_fleet(db, as_of, done.changed_from, to_day)
     return {"sites": run.sites, "rows": run.rows_written, "as_of": as_of.isoformat()}
 
 
-def _refresh_fleet(db: Database, as_of: dt.date, from_day: dt.date | None, *, every_day: bool = False) -> int:
-    """Rollups from `from_day` (all days with `every_day`; none when nothing changed) and the snapshots."""
+def _refresh_fleet(db: Database, as_of: dt.date, from_day: dt.date | None, to_day: dt.date | None = None, *,
+                   every_day: bool = False) -> int:
+    """Rollups of `from_day` … `to_day` (all days with `every_day`; none when nothing changed), then snapshots."""
     with db.session_scope() as session:
-        rows = recompute_rollups(session, as_of, from_day) if from_day or every_day else 0
+        rows = recompute_rollups(session, as_of, from_day, to_day) if from_day or every_day else 0
         return rows + build_snapshots(session, params_for(db), as_of)

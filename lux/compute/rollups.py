@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session
 REGION = "coalesce(nullif(nullif(s.region, 'TBC'), ''), 'Unknown')"
 
 CLEAR = text("""
-    DELETE FROM daily_rollups WHERE day <= :as_of AND (CAST(:from_day AS date) IS NULL OR day >= :from_day)
+    DELETE FROM daily_rollups
+     WHERE day <= least(:as_of, :to_day) AND (CAST(:from_day AS date) IS NULL OR day >= :from_day)
 """)
 
 # Driven from the sites so that a short day range reads each site's rows through the site_days key.
@@ -23,7 +24,7 @@ REBUILD = text(f"""
                sum(sd.readings) AS readings,
                coalesce(sum(sd.generation_kwh), 0) AS generation_kwh
           FROM sites s
-          JOIN site_days sd ON sd.site_pk = s.id AND sd.day <= :as_of AND sd.segment_end <= :as_of
+          JOIN site_days sd ON sd.site_pk = s.id AND sd.day <= least(:as_of, :to_day) AND sd.segment_end <= :as_of
            AND (CAST(:from_day AS date) IS NULL OR sd.day >= :from_day)
          GROUP BY GROUPING SETS (({REGION}, sd.day), (sd.day))
     ), active AS (
@@ -37,8 +38,8 @@ REBUILD = text(f"""
 """)
 
 
-def rebuild_rollups(session: Session, as_of: dt.date, from_day: dt.date | None) -> int:
-    """Rebuild the rollups of days `from_day` … `as_of` (every day up to `as_of` without `from_day`)."""
-    bound = {"as_of": as_of, "from_day": from_day}
+def rebuild_rollups(session: Session, as_of: dt.date, from_day: dt.date | None, to_day: dt.date | None) -> int:
+    """Rebuild the rollups of days `from_day` … `to_day` (defaults: the first day, `as_of`) as of `as_of`."""
+    bound = {"as_of": as_of, "from_day": from_day, "to_day": to_day or as_of}
     session.execute(CLEAR, bound)
     return session.execute(REBUILD, bound).rowcount

@@ -1,4 +1,8 @@
-"""Communication status of every scope site as of a day, reading only each site's last few site days."""
+"""Communication status of every scope site as of a day, reading only each site's last few site days.
+
+The table holds each site's status as of the latest day computed: a run as of an earlier day
+(a backfill) never replaces a later status.
+"""
 
 from __future__ import annotations
 
@@ -36,6 +40,7 @@ STATUS = text("""
        SET as_of = excluded.as_of, status = excluded.status, days = excluded.days, last_day = excluded.last_day,
            last_reading_at = excluded.last_reading_at, last_register_kwh = excluded.last_register_kwh,
            signal_level = excluded.signal_level, network = excluded.network, computed_at = excluded.computed_at
+     WHERE st.as_of <= excluded.as_of
 """)
 
 

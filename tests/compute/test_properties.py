@@ -1,0 +1,420 @@
+"""The SQL engine against the pure-Python reference, on random small fleets in a real PostgreSQL.
+
+(a) SQL == reference for a random as-of day (per-site tables, then rollups separately);
+(b) runs over shards == one unsharded run; (c) an incremental run after late readings == a fresh
+full run; (d) running twice writes identical rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import os
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import HealthCheck, Phase, assume, given, note, settings
+from hypothesis import strategies as st
+from sqlalchemy import text
+
+from lux.compute.engine import recompute, recompute_rollups
+from lux.compute.params import Params
+from models import compute as compute_models
+from tests.compute import reference as ref
+from tests.compute.reference import Reading, Site
+
+LONDON = ZoneInfo("Europe/London")
+ONE_DAY = dt.timedelta(days=1)
+MAX_DAYS = 60
+FAR_FUTURE = dt.date(2030, 1, 1)
+
+RESULT_TABLES = tuple(
+    model.__tablename__ for model in vars(compute_models).values()
+    if isinstance(model, type) and issubclass(model, compute_models.Base) and model is not compute_models.Base
+    and model.__module__ == compute_models.__name__)
+INPUT_TABLES = ("sites", "readings", "expected_generation")
+
+# table → (primary key columns, other compared columns; computed_at is never compared)
+COLUMNS = {
+    "site_days": (("site_pk", "day"), ("closing_at", "closing_kwh", "network", "readings", "signal_sum", "signal_n",
+                                       "generation_kwh", "estimated", "rollback", "segment_end", "flat_since")),
+    "site_status": (("site_pk",), ("as_of", "status", "days", "last_day", "last_reading_at", "last_register_kwh",
+                                   "signal_level", "network")),
+    "anomalies": (("site_pk", "type", "start_day"), ("end_day", "details", "as_of")),
+    "monthly_performance": (("site_pk", "month"), ("actual_kwh", "covered_days", "expected_kwh", "ratio_pct",
+                                                   "as_of")),
+    "daily_rollups": (("area", "day"), ("sites", "reporting_sites", "valued_sites", "estimated_sites", "readings",
+                                        "generation_kwh")),
+}
+PER_SITE = ("site_days", "site_status", "anomalies", "monthly_performance")
+
+# Days to start a fleet on: across both 2026 Europe/London changes (03-29, 10-25), summer and a year end.
+STARTS = [dt.date(2026, 3, 10), dt.date(2026, 3, 27), dt.date(2026, 10, 1), dt.date(2026, 10, 23),
+          dt.date(2026, 6, 20), dt.date(2025, 12, 10)]
+
+
+# --- fleets ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Fleet:
+    start: dt.date
+    as_of: dt.date
+    sites: list[Site]
+    readings: list[Reading]
+    expected: dict[int, list[float]]
+
+    def __repr__(self) -> str:
+        lines = [f"Fleet(start={self.start}, as_of={self.as_of})"]
+        lines += [f"  site {s.pk} cap={s.capacity_kwp} region={s.region} active={s.active} "
+                  f"expected={self.expected.get(s.pk)}" for s in self.sites]
+        lines += [f"  reading {r.site_pk} {r.reading_at.isoformat()} "
+                  f"(local {r.reading_at.astimezone(LONDON).isoformat()}) {r.register_kwh} "
+                  f"sig={r.signal_level} net={r.network}"
+                  for r in sorted(self.readings, key=lambda r: (r.site_pk, r.reading_at))]
+        return "\n".join(lines)
+
+
+def local_bounds(day: dt.date) -> tuple[dt.datetime, int]:
+    """Local midnight of `day` in UTC and the day's length in seconds (23 h, 24 h or 25 h)."""
+    start = dt.datetime.combine(day, dt.time(), tzinfo=LONDON).astimezone(dt.UTC)
+    end = dt.datetime.combine(day + ONE_DAY, dt.time(), tzinfo=LONDON).astimezone(dt.UTC)
+    return start, int((end - start).total_seconds())
+
+
+def instant(day: dt.date, kind: str, u: int) -> dt.datetime:
+    """An instant of local `day`: in its first or last 90 minutes, or anywhere (u ∈ [0, 10⁶))."""
+    start, length = local_bounds(day)
+    offset = {"start": u % 5400, "end": length - 1 - u % 5400, "any": u * length // 10**6}[kind]
+    return start + dt.timedelta(seconds=offset)
+
+
+signals = st.one_of(st.none(), st.integers(5, 14), st.integers(0, 31))
+times = st.tuples(st.sampled_from(["start", "end", "any"]), st.integers(0, 10**6 - 1))
+day_events = st.fixed_dictionaries({
+    "skip": st.sampled_from([0, 0, 0, 0, 1, 2, 3, 6]),  # days without readings before this event
+    "repeat": st.sampled_from([1, 1, 1, 2, 3, 5]),  # consecutive days with this pattern
+    "delta": st.one_of(st.just(0), st.just(0), st.integers(1, 15_000), st.integers(15_000, 120_000),
+                       st.integers(-30_000, -1)),  # closing change per day, in Wh (the 0.001 kWh grid)
+    "times": st.lists(times, min_size=1, max_size=3),
+    "signals": st.lists(signals, min_size=3, max_size=3),
+    "noise": st.integers(-5_000, 5_000),  # registers of the non-closing readings of a day
+    "network": st.sampled_from([None, "EE", "Vodafone"]),
+})
+
+
+def site_readings(pk: int, start: dt.date, register_wh: int, events: list[dict]) -> list[Reading]:
+    readings: list[Reading] = []
+    day = start
+    first = True
+    for event in events:
+        day += event["skip"] * ONE_DAY
+        for _ in range(event["repeat"]):
+            if (day - start).days > MAX_DAYS:
+                return readings
+            if not first:
+                register_wh = max(0, register_wh + event["delta"])
+            first = False
+            instants = sorted({instant(day, kind, u) for kind, u in event["times"]})
+            for i, at in enumerate(instants):
+                wh = register_wh if i == len(instants) - 1 else max(0, register_wh + event["noise"] * (i + 1))
+                readings.append(Reading(pk, at, wh / 1000, event["signals"][i], event["network"]))
+            day += ONE_DAY
+    return readings
+
+
+@st.composite
+def fleets(draw) -> Fleet:
+    start = draw(st.sampled_from(STARTS))
+    pks = draw(st.lists(st.integers(1, 30), min_size=1, max_size=5, unique=True))
+    sites, readings, expected = [], [], {}
+    for pk in pks:
+        sites.append(Site(pk, draw(st.sampled_from([0.5, 1.0, 2.5, 4.0])),
+                          draw(st.sampled_from([None, "TBC", "North", "South"])), draw(st.booleans())))
+        first = start + draw(st.integers(0, 5)) * ONE_DAY
+        readings += site_readings(pk, first, draw(st.integers(0, 10**7)), draw(st.lists(day_events, max_size=25)))
+        months = draw(st.one_of(st.none(), st.lists(st.one_of(st.just(0), st.integers(1, 600_000)),
+                                                    min_size=12, max_size=12)))
+        if months is not None:
+            expected[pk] = [wh / 1000 for wh in months]
+    return Fleet(start, draw(as_of_days(start, readings)), sites, readings, expected)
+
+
+def as_of_days(start: dt.date, readings: list[Reading]) -> st.SearchStrategy[dt.date]:
+    """Mostly near some site's last reading day (so that every status occurs), else anywhere."""
+    last_days = sorted({max(r.reading_at for r in readings if r.site_pk == pk).astimezone(LONDON).date()
+                        for pk in {r.site_pk for r in readings}})
+    anywhere = st.integers(-2, MAX_DAYS + 10).map(lambda k: start + k * ONE_DAY)
+    if not last_days:
+        return anywhere
+    near = st.tuples(st.sampled_from(last_days), st.integers(-6, 4)).map(lambda t: t[0] + t[1] * ONE_DAY)
+    return st.one_of(near, near, anywhere)
+
+
+params_strategy = st.builds(
+    Params,
+    timezone=st.sampled_from(["Europe/London"] * 5 + ["UTC"]),
+    no_coms_days=st.sampled_from([3, 1, 5]),
+    zero_read_days=st.sampled_from([3, 2, 4]),
+    max_daily_yield=st.sampled_from([8.0, 5.0]),
+    low_signal_csq=st.sampled_from([10.0, 12.5]),
+    performance_threshold=st.sampled_from([80.0, 95.0]),
+)
+
+# No explain phase: its line tracing makes shrinking several times slower than the runs themselves.
+PROPERTY_SETTINGS = settings(
+    max_examples=int(os.environ.get("LUX_PROPERTY_EXAMPLES", "40")),  # more for a soak run
+    deadline=None, database=None, report_multiple_bugs=False,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large])
+pytestmark = pytest.mark.timeout(900)  # a failure's shrinking may take minutes; passing runs take seconds
+
+
+# --- the database ----------------------------------------------------------------------------
+
+
+def reset(database, tables=RESULT_TABLES + INPUT_TABLES) -> None:
+    """Empty `tables` (DELETE: much faster than TRUNCATE on tables this small)."""
+    with database.engine.begin() as conn:
+        for table in ("expected_generation", *(t for t in tables if t != "expected_generation")):
+            if table in tables:
+                conn.execute(text(f"DELETE FROM {table}"))
+
+
+def load(database, fleet: Fleet) -> None:
+    with database.session_scope() as session:
+        session.execute(text("INSERT INTO sites (id, site_id, name, capacity_kwp, region, active) "
+                             "VALUES (:id, :site_id, :name, :capacity_kwp, :region, :active)"),
+                        [{"id": s.pk, "site_id": f"P{s.pk}", "name": f"site {s.pk}", "capacity_kwp": s.capacity_kwp,
+                          "region": s.region, "active": s.active} for s in fleet.sites])
+        insert_readings(session, fleet.readings)
+        rows = [{"site_pk": pk, "month": m + 1, "kwh": kwh} for pk, months in fleet.expected.items()
+                for m, kwh in enumerate(months)]
+        if rows:
+            session.execute(text("INSERT INTO expected_generation (site_pk, month, expected_kwh) "
+                                 "VALUES (:site_pk, :month, :kwh)"), rows)
+
+
+def insert_readings(session, readings: list[Reading]) -> None:
+    if readings:
+        session.execute(text("INSERT INTO readings (site_pk, reading_at, register_kwh, signal_level, network) "
+                             "VALUES (:site_pk, :reading_at, :register_kwh, :signal_level, :network)"),
+                        [vars(r) for r in readings])
+
+
+def run_full(database, params: Params, as_of: dt.date, **scope) -> None:
+    with database.session_scope() as session:
+        recompute(session, params, as_of, **scope)
+    with database.session_scope() as session:
+        recompute_rollups(session, as_of)
+
+
+def snapshot(database, tables=tuple(COLUMNS)) -> dict[str, dict]:
+    """Every compared table, as {primary key tuple: {column: value}}."""
+    result = {}
+    with database.engine.connect() as conn:
+        for table in tables:
+            keys, values = COLUMNS[table]
+            rows = conn.execute(text(f"SELECT {', '.join(keys + values)} FROM {table}")).mappings()
+            result[table] = {tuple(row[k] for k in keys): {v: row[v] for v in values} for row in rows}
+    return result
+
+
+def reference_tables(fleet: Fleet, params: Params, as_of: dt.date, tables=tuple(COLUMNS)) -> dict[str, dict]:
+    results = ref.compute(fleet.sites, fleet.readings, fleet.expected, params, as_of)
+    every = {
+        "site_days": {(pk, day): row for (pk, day), row in results.site_days.items()},
+        "site_status": {(pk,): row for pk, row in results.site_status.items()},
+        "anomalies": results.anomalies,
+        "monthly_performance": results.monthly_performance,
+        "daily_rollups": results.daily_rollups,
+    }
+    return {table: every[table] for table in tables}
+
+
+def as_of_view(tables: dict[str, dict], as_of: dt.date) -> dict[str, dict]:
+    """The tables as the result as of D: site days only with `segment_end ≤ D` (COMPUTATION.md's choice)."""
+    days = {key: row for key, row in tables["site_days"].items() if row["segment_end"] <= as_of}
+    return tables | {"site_days": days}
+
+
+def check_later_site_days(database, fleet: Fleet, params: Params, as_of: dt.date) -> None:
+    """Site days settled after D may be stored; if they are, they are those of a run seeing every reading."""
+    later = {key: row for key, row in snapshot(database, ("site_days",))["site_days"].items()
+             if row["segment_end"] > as_of}
+    if later:
+        everything = reference_tables(fleet, params, FAR_FUTURE, ("site_days",))["site_days"]
+        found = [f"site_days {key} (segment_end > D): not in the reference as of {FAR_FUTURE}: {row}"
+                 for key, row in later.items() if key not in everything]
+        found += differences({"site_days": {k: everything[k] for k in later if k in everything}},
+                             {"site_days": later}, labels=(f"reference as of {FAR_FUTURE}", "sql"))
+        assert not found, f"{len(found)} differences:\n" + "\n".join(found[:25])
+
+
+# --- comparing -------------------------------------------------------------------------------
+
+
+DETAILS_ROUNDING = 0.005 + 1e-9  # details are display values: rounded to 2 decimals is still the same value
+
+
+def same(a, b, exact: bool, abs_tol: float = 1e-9) -> bool:
+    if exact:
+        return a == b and type(a) is type(b)
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return math.isclose(a, b, rel_tol=1e-6, abs_tol=abs_tol)
+    if isinstance(a, dict) and isinstance(b, dict):  # anomaly details
+        return a.keys() == b.keys() and all(same(a[k], b[k], exact, DETAILS_ROUNDING) for k in a)
+    return a == b
+
+
+def differences(expected: dict, actual: dict, labels=("reference", "sql"), exact: bool = False) -> list[str]:
+    left, right = labels
+    found = []
+    for table, rows in expected.items():
+        other = actual[table]
+        found += [f"{table} {key}: only in {left}: {rows[key]}" for key in sorted(rows.keys() - other.keys())]
+        found += [f"{table} {key}: only in {right}: {other[key]}" for key in sorted(other.keys() - rows.keys())]
+        for key in sorted(rows.keys() & other.keys()):
+            found += [f"{table} {key} {column}: {left}={rows[key][column]!r} {right}={other[key][column]!r}"
+                      for column in rows[key] if not same(rows[key][column], other[key][column], exact)]
+    return found
+
+
+def assert_same(expected: dict, actual: dict, labels=("reference", "sql"), exact: bool = False) -> None:
+    found = differences(expected, actual, labels, exact)
+    assert not found, f"{len(found)} differences:\n" + "\n".join(found[:25])
+
+
+# --- the properties --------------------------------------------------------------------------
+
+
+@PROPERTY_SETTINGS
+@given(fleet=fleets(), params=params_strategy)
+def test_sql_matches_reference(database, fleet, params):
+    as_of = fleet.as_of
+    note(f"as_of={as_of} params={params}")
+    reset(database)
+    load(database, fleet)
+    run_full(database, params, as_of)
+    assert_same(reference_tables(fleet, params, as_of, PER_SITE), as_of_view(snapshot(database, PER_SITE), as_of))
+    check_later_site_days(database, fleet, params, as_of)
+
+
+@PROPERTY_SETTINGS
+@given(fleet=fleets(), params=params_strategy)
+def test_rollups_match_reference(database, fleet, params):
+    as_of = fleet.as_of
+    note(f"as_of={as_of} params={params}")
+    reset(database)
+    load(database, fleet)
+    run_full(database, params, as_of)
+    assert_same(reference_tables(fleet, params, as_of, ("daily_rollups",)), snapshot(database, ("daily_rollups",)))
+
+
+@PROPERTY_SETTINGS
+@given(fleet=fleets(), params=params_strategy, shards=st.integers(2, 4))
+def test_sharded_runs_equal_one_run(database, fleet, params, shards):
+    as_of = fleet.as_of
+    note(f"as_of={as_of} params={params} shards={shards}")
+    reset(database)
+    load(database, fleet)
+    for k in range(shards):
+        with database.session_scope() as session:
+            recompute(session, params, as_of, shard=(k, shards))
+    with database.session_scope() as session:
+        recompute_rollups(session, as_of)
+    sharded = snapshot(database)
+    reset(database, RESULT_TABLES)
+    run_full(database, params, as_of)
+    assert_same(snapshot(database), sharded, labels=("unsharded", "sharded"))
+
+
+extra_readings = st.lists(st.tuples(
+    st.integers(0, 4),  # site (index into the fleet, modulo its size)
+    st.integers(-3, MAX_DAYS + 5),  # day, from the fleet's start
+    times,
+    st.one_of(st.just(0), st.integers(-2_000, 20_000), st.integers(0, 10**7)),  # Wh from the previous register
+    signals,
+), min_size=1, max_size=8)
+
+
+def late_readings(fleet: Fleet, extras: list[tuple]) -> list[Reading]:
+    """New readings (no key of an existing one), registers relative to the site's previous reading."""
+    taken = {(r.site_pk, r.reading_at) for r in fleet.readings}
+    new = []
+    for index, offset, (kind, u), change_wh, signal in extras:
+        pk = fleet.sites[index % len(fleet.sites)].pk
+        at = instant(fleet.start + offset * ONE_DAY, kind, u)
+        if (pk, at) in taken:
+            continue
+        taken.add((pk, at))
+        before = [r for r in fleet.readings if r.site_pk == pk and r.reading_at < at]
+        base_wh = round(max(before, key=lambda r: r.reading_at).register_kwh * 1000) if before else 0
+        new.append(Reading(pk, at, max(0, base_wh + change_wh) / 1000, signal, "late"))
+    return new
+
+
+def changed_from(fleet: Fleet, late: list[Reading], params: Params, from_day: dt.date) -> dt.date:
+    """The earliest day whose site days late readings can change: a reading on day b settles (a, b]."""
+    earliest = from_day
+    for pk in {r.site_pk for r in late}:
+        before = [day for r in fleet.readings if r.site_pk == pk
+                  and (day := ref.local_day(r.reading_at, params.timezone)) < from_day]
+        if before:
+            earliest = min(earliest, max(before) + ONE_DAY)
+    return earliest
+
+
+@PROPERTY_SETTINGS
+@given(fleet=fleets(), params=params_strategy, extras=extra_readings)
+def test_incremental_after_late_readings_equals_full(database, fleet, params, extras):
+    as_of = fleet.as_of
+    late = late_readings(fleet, extras)
+    assume(late)  # every extra reading collided with an existing key
+    affected = sorted({r.site_pk for r in late})
+    from_day = min(ref.local_day(r.reading_at, params.timezone) for r in late)
+    note(f"as_of={as_of} params={params} from_day={from_day} affected={affected}\n"
+         + "\n".join(f"  late {r.site_pk} {r.reading_at.isoformat()} {r.register_kwh} sig={r.signal_level}"
+                     for r in late))
+    reset(database)
+    load(database, fleet)
+    run_full(database, params, as_of)
+    with database.session_scope() as session:
+        insert_readings(session, late)
+    with database.session_scope() as session:
+        recompute(session, params, as_of, sites=affected, from_day=from_day)
+    with database.session_scope() as session:
+        recompute_rollups(session, as_of, from_day=changed_from(fleet, late, params, from_day))
+    incremental = snapshot(database)
+    reset(database, RESULT_TABLES)
+    run_full(database, params, as_of)
+    assert_same(snapshot(database), incremental, labels=("full", "incremental"))
+
+
+@PROPERTY_SETTINGS
+@given(fleet=fleets(), params=params_strategy)
+def test_running_twice_writes_identical_rows(database, fleet, params):
+    as_of = fleet.as_of
+    note(f"as_of={as_of} params={params}")
+    reset(database)
+    load(database, fleet)
+    run_full(database, params, as_of)
+    first = snapshot(database)
+    run_full(database, params, as_of)
+    assert_same(first, snapshot(database), labels=("first", "second"), exact=True)
+
+
+@PROPERTY_SETTINGS
+@given(fleet=fleets(), params=params_strategy, back=st.integers(1, 10))
+def test_an_earlier_as_of_never_replaces_a_later_status(database, fleet, params, back):
+    """COMPUTATION.md: `site_status` holds the latest as-of day computed."""
+    reset(database)
+    load(database, fleet)
+    run_full(database, params, fleet.as_of)
+    later = snapshot(database, ("site_status",))
+    with database.session_scope() as session:
+        recompute(session, params, fleet.as_of - back * ONE_DAY)
+    assert_same(later, snapshot(database, ("site_status",)), labels=(f"as of {fleet.as_of}", "after an earlier run"))
