@@ -6,6 +6,7 @@ from models.compute import (
     ComputeLock,
     ComputeRun,
     DailyRollup,
+    FleetRefreshRequest,
     FleetSnapshot,
     MonthlyPerformance,
     SiteDay,
@@ -19,5 +20,6 @@ from models.sites import ExpectedGeneration, Site
 
 __all__ = [
     "Anomaly", "ApiClient", "Base", "ComputeLock", "ComputeRun", "DailyRollup", "DemoFault", "ExpectedGeneration",
-    "FleetSnapshot", "IngestJournal", "IngestReject", "MonthlyPerformance", "Reading", "Site", "SiteDay", "SiteStatus",
+    "FleetRefreshRequest", "FleetSnapshot", "IngestJournal", "IngestReject", "MonthlyPerformance", "Reading", "Site",
+    "SiteDay", "SiteStatus",
 ]

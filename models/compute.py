@@ -32,6 +32,7 @@ class SiteDay(Base):
     day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     closing_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     closing_kwh: Mapped[float | None] = mapped_column(Double)
+    closing_signal: Mapped[int | None] = mapped_column(SmallInteger)
     network: Mapped[str | None] = mapped_column(Text)
     readings: Mapped[int] = mapped_column(SmallInteger, server_default="0")
     signal_sum: Mapped[int] = mapped_column(Integer, server_default="0")
@@ -92,7 +93,7 @@ class MonthlyPerformance(Base):
 
 
 class DailyRollup(Base):
-    """Per day totals of the fleet (`area = 'fleet'`) and of each region."""
+    """Per day totals of the active sites of the fleet (`area = 'fleet'`) and of each region."""
 
     __tablename__ = "daily_rollups"
 
@@ -104,6 +105,8 @@ class DailyRollup(Base):
     estimated_sites: Mapped[int] = mapped_column(Integer)
     readings: Mapped[int] = mapped_column(Integer)
     generation_kwh: Mapped[float] = mapped_column(Double)
+    rated_generation_kwh: Mapped[float] = mapped_column(Double)  # of site days with expected generation
+    expected_kwh: Mapped[float] = mapped_column(Double)  # their expected share: expected_kwh[month] / days in month
     computed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
@@ -116,6 +119,20 @@ class FleetSnapshot(Base):
     as_of: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     payload: Mapped[dict] = mapped_column(JSONB)
     computed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class FleetRefreshRequest(Base):
+    """Fleet rollups and snapshots owed after an incremental recompute, from `from_day` on.
+
+    Written in the recompute's transaction, taken by `lux.compute.fleet_refresh` (a few seconds
+    later, for every request pending, so a burst of ingest events costs one refresh) or the sweep.
+    """
+
+    __tablename__ = "fleet_refresh_requests"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    requested_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    from_day: Mapped[dt.date] = mapped_column(Date)
 
 
 class ComputeLock(Base):

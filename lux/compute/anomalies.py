@@ -1,11 +1,13 @@
 """Anomaly episodes of the scope sites, rebuilt only from where new data can change them.
 
 For a site rebuilt from day `f` (its anchor reading day + 1), episodes ending before
-`cut = min(f − 1, last reading day)` cannot change; the rest are deleted and recomputed from a
-window starting at `cut`, or earlier when a deleted spike or low-signal episode started
-earlier, so no recomputed run is cut short. Low-signal days read six days of context before
-the window. A site without a `from_day` is recomputed from its first day. Underperformance is
-recomputed from the site's monthly performance rows, which are few.
+`cut = min(f − 1, last reading day)` cannot change; the rest (running ones included) are
+deleted and recomputed from a window starting at `cut`, or earlier when a deleted spike or
+low-signal episode started earlier. A recomputed run that merely continues a kept episode
+(it starts the day after one ends, or inside it) is the window cutting that episode short and
+is not written. Low-signal days read six days of context before the window. A site without a
+`from_day` is recomputed from its first day. Underperformance is recomputed from the site's
+monthly performance rows, which are few.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ CLEAR = text("""
 DAY_EPISODES = text("""
     WITH base AS (
         SELECT sd.site_pk, sd.day, sd.closing_at IS NOT NULL AS reading_day, sd.closing_kwh, sd.generation_kwh,
-               sd.rollback, sd.flat_since, sd.signal_sum, sd.signal_n, s.capacity_kwp, sc.window_from, sc.cut,
+               sd.rollback, sd.flat_since, sd.signal_sum, sd.signal_n, s.capacity_kwp, sc.window_from,
                st.last_day
           FROM compute_scope sc
           JOIN sites s ON s.id = sc.site_pk
@@ -52,34 +54,34 @@ DAY_EPISODES = text("""
                    AND sd.day >= coalesce(sc.window_from - 6, '-infinity')
                  ORDER BY sd.day OFFSET 0) sd
     ), tail_days AS (
-        SELECT sc.site_pk, d::date AS day, sc.window_from, sc.cut
+        SELECT sc.site_pk, d::date AS day, sc.window_from
           FROM compute_scope sc JOIN site_status st ON st.site_pk = sc.site_pk,
                generate_series(st.last_day + 1, least(CAST(:as_of AS date), st.last_day + 6), interval '1 day') d
     ), signal7 AS (
-        SELECT site_pk, day, window_from, cut,
+        SELECT site_pk, day, window_from,
                sum(signal_sum) OVER w AS s7, sum(signal_n) OVER w AS n7
-          FROM (SELECT site_pk, day, signal_sum, signal_n, window_from, cut FROM base
+          FROM (SELECT site_pk, day, signal_sum, signal_n, window_from FROM base
                 UNION ALL
-                SELECT site_pk, day, 0, 0, window_from, cut FROM tail_days) x
+                SELECT site_pk, day, 0, 0, window_from FROM tail_days) x
         WINDOW w AS (PARTITION BY site_pk ORDER BY day ROWS 6 PRECEDING)
     ), flagged AS (
-        SELECT site_pk, 'low_signal' AS type, day, s7::float8 / n7 AS value, cut,
+        SELECT site_pk, 'low_signal' AS type, day, s7::float8 / n7 AS value,
                day = CAST(:as_of AS date) AS at_end
           FROM signal7
          WHERE n7 > 0 AND s7::float8 / n7 < :low_signal_csq AND (window_from IS NULL OR day >= window_from)
         UNION ALL
-        SELECT b.site_pk, 'spike', b.day, b.generation_kwh, b.cut,
+        SELECT b.site_pk, 'spike', b.day, b.generation_kwh,
                b.day = (SELECT max(v.day) FROM site_days v
                          WHERE v.site_pk = b.site_pk AND v.day <= b.last_day AND v.generation_kwh IS NOT NULL)
           FROM base b
          WHERE b.generation_kwh > b.capacity_kwp * :max_daily_yield
            AND (b.window_from IS NULL OR b.day >= b.window_from)
         UNION ALL
-        SELECT site_pk, 'gap', day, NULL, cut, false
+        SELECT site_pk, 'gap', day, NULL, false
           FROM base WHERE NOT reading_day
     ), islands AS (
         SELECT site_pk, type, min(day) AS start_day, max(day) AS end_day, bool_or(at_end) AS running,
-               min(value) AS min_value, max(value) AS max_value, count(*) AS days, min(cut) AS cut
+               min(value) AS min_value, max(value) AS max_value, count(*) AS days
           FROM (SELECT f.*, f.day - CAST(row_number() OVER (PARTITION BY site_pk, type ORDER BY day) AS int) AS grp
                   FROM flagged f) g
          GROUP BY site_pk, type, grp
@@ -89,13 +91,12 @@ DAY_EPISODES = text("""
                            WHEN 'spike' THEN jsonb_build_object(
                                'max_kwh', round(i.max_value::numeric, 3),
                                'limit_kwh', round((s.capacity_kwp * :max_daily_yield)::numeric, 3))
-                           ELSE jsonb_build_object('days', i.days) END AS details,
-               i.cut
+                           ELSE jsonb_build_object('days', i.days) END AS details
           FROM islands i JOIN sites s ON s.id = i.site_pk
          WHERE i.type <> 'gap' OR i.days >= 2
         UNION ALL
         SELECT b.site_pk, 'register_rollback', b.day, b.day,
-               jsonb_build_object('from_kwh', p.closing_kwh, 'to_kwh', b.closing_kwh), b.cut
+               jsonb_build_object('from_kwh', p.closing_kwh, 'to_kwh', b.closing_kwh)
           FROM base b
           JOIN LATERAL (SELECT v.closing_kwh FROM site_days v
                          WHERE v.site_pk = b.site_pk AND v.day < b.day AND v.closing_at IS NOT NULL
@@ -105,17 +106,19 @@ DAY_EPISODES = text("""
         SELECT site_pk, 'stuck_register', flat_since,
                CASE WHEN max(day) = max(last_day) THEN NULL ELSE max(day) END,
                jsonb_build_object('register_kwh', (array_agg(closing_kwh ORDER BY day DESC))[1],
-                                  'days', max(day) - flat_since),
-               min(cut)
+                                  'days', max(day) - flat_since)
           FROM base
          WHERE reading_day AND (window_from IS NULL OR day >= window_from)
          GROUP BY site_pk, flat_since
         HAVING max(day) - flat_since >= :zero_read_days
     )
     INSERT INTO anomalies AS a (site_pk, type, start_day, end_day, details, as_of, computed_at)
-    SELECT site_pk, type, start_day, end_day, details, :as_of, now()
-      FROM episodes
-     WHERE cut IS NULL OR end_day IS NULL OR end_day >= cut
+    SELECT e.site_pk, e.type, e.start_day, e.end_day, e.details, :as_of, now()
+      FROM episodes e
+     WHERE e.type NOT IN ('spike', 'low_signal', 'gap')
+        OR NOT EXISTS (SELECT 1 FROM anomalies kept
+                        WHERE kept.site_pk = e.site_pk AND kept.type = e.type AND kept.start_day < e.start_day
+                          AND kept.end_day >= e.start_day - 1)
     ON CONFLICT (site_pk, type, start_day) DO UPDATE
        SET end_day = excluded.end_day, details = excluded.details, as_of = excluded.as_of,
            computed_at = excluded.computed_at

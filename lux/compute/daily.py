@@ -41,7 +41,7 @@ CLEAR = text("""
 # closing readings more than a day apart are filled in with their share of the delta.
 REBUILD = text("""
     WITH scoped AS (
-        SELECT r.site_pk, r.reading_at, r.register_kwh, r.network,
+        SELECT r.site_pk, r.reading_at, r.register_kwh, r.signal_level, r.network,
                (r.reading_at AT TIME ZONE :timezone)::date AS day,
                count(*) OVER w AS n_cum,
                coalesce(sum(r.signal_level) OVER w, 0) AS sig_cum,
@@ -55,7 +55,8 @@ REBUILD = text("""
                  ORDER BY r.reading_at OFFSET 0) r
         WINDOW w AS (PARTITION BY r.site_pk ORDER BY r.reading_at)
     ), closing AS (
-        SELECT site_pk, day, reading_at AS closing_at, register_kwh AS closing_kwh, network, n_cum, sig_cum, sig_n_cum
+        SELECT site_pk, day, reading_at AS closing_at, register_kwh AS closing_kwh, signal_level AS closing_signal,
+               network, n_cum, sig_cum, sig_n_cum
           FROM scoped
          WHERE next_at IS NULL OR (next_at AT TIME ZONE :timezone)::date <> day
     ), stepped AS (
@@ -78,19 +79,20 @@ REBUILD = text("""
         SELECT f.* FROM flat f JOIN compute_scope sc ON sc.site_pk = f.site_pk
          WHERE sc.anchor_day IS NULL OR f.day > sc.anchor_day
     )
-    INSERT INTO site_days (site_pk, day, closing_at, closing_kwh, network, readings, signal_sum, signal_n,
-                           generation_kwh, estimated, rollback, segment_end, flat_since)
-    SELECT site_pk, day, closing_at, closing_kwh, network, readings, signal_sum, signal_n,
+    INSERT INTO site_days (site_pk, day, closing_at, closing_kwh, closing_signal, network, readings, signal_sum,
+                           signal_n, generation_kwh, estimated, rollback, segment_end, flat_since)
+    SELECT site_pk, day, closing_at, closing_kwh, closing_signal, network, readings, signal_sum, signal_n,
            CASE WHEN delta >= 0 THEN delta / k END, coalesce(k > 1 AND delta >= 0, false), coalesce(delta < 0, false),
            day, flat_since
       FROM fresh
     UNION ALL
-    SELECT site_pk, d::date, NULL, NULL, NULL, 0, 0, 0,
+    SELECT site_pk, d::date, NULL, NULL, NULL, NULL, 0, 0, 0,
            CASE WHEN delta >= 0 THEN delta / k END, delta >= 0, false, day, NULL
       FROM fresh, generate_series(prev_day + 1, day - 1, interval '1 day') AS d
      WHERE k > 1
     ON CONFLICT (site_pk, day) DO UPDATE
-       SET closing_at = excluded.closing_at, closing_kwh = excluded.closing_kwh, network = excluded.network,
+       SET closing_at = excluded.closing_at, closing_kwh = excluded.closing_kwh,
+           closing_signal = excluded.closing_signal, network = excluded.network,
            readings = excluded.readings, signal_sum = excluded.signal_sum, signal_n = excluded.signal_n,
            generation_kwh = excluded.generation_kwh, estimated = excluded.estimated, rollback = excluded.rollback,
            segment_end = excluded.segment_end, flat_since = excluded.flat_since

@@ -1,8 +1,9 @@
 """The computation modes that tasks, the CLI and tests run: incremental, full (sharded), rollover, explicit.
 
 Each runs the one engine (`lux.compute.engine`) in its own transaction and records itself in
-`compute_runs`. Fleet-wide rollups and snapshots follow in a second transaction, so a site's
-new status is readable as soon as its own results are committed.
+`compute_runs`. Fleet-wide rollups and snapshots follow in a second transaction (for incremental
+runs, in a debounced `run_fleet_refresh`), so a site's new status is readable as soon as its own
+results are committed.
 """
 
 from __future__ import annotations
@@ -27,6 +28,16 @@ PENDING = text("""
 """)
 
 
+REQUEST_FLEET_REFRESH = text("INSERT INTO fleet_refresh_requests (from_day) VALUES (:from_day)")
+FLEET_REFRESH_PENDING = text("SELECT EXISTS (SELECT 1 FROM fleet_refresh_requests)")
+TAKE_FLEET_REFRESH = text("""
+    WITH taken AS (DELETE FROM fleet_refresh_requests RETURNING from_day) SELECT count(*), min(from_day) FROM taken
+""")
+
+EVENT_ENTRIES = 8  # journal entries one ingest event may take: its own and the oldest others
+SWEEP_ENTRIES = 100
+
+
 def params_for(db: Database) -> Params:
     """The computation parameters of this deployment."""
     return Params(timezone=db.settings.timezone)
@@ -38,29 +49,48 @@ def fleet_today(db: Database) -> dt.date:
 
 
 def run_incremental(db: Database, *, task: str, task_id: str | None, journal_ids: Sequence[int] | None = None,
-                    older_than_s: float = 0.0, as_of: dt.date | None = None) -> dict:
-    """Claim pending journal entries (all of them, so later events find theirs done) and recompute their sites.
+                    older_than_s: float = 0.0, as_of: dt.date | None = None, entries: int = EVENT_ENTRIES) -> dict:
+    """Recompute the sites of pending journal entries: those of `journal_ids` first, then the oldest others.
 
-    Many batches touching the same sites become one recompute of each site, from its earliest
-    touched day. Claiming and recomputing share a transaction: on failure the entries come back
-    for the sweep. Nothing pending: nothing is recorded.
+    Up to `entries` entries are taken at once, so a burst of batches touching the same sites
+    becomes one recompute of each site, from its earliest touched day, while one run stays small
+    enough to answer within seconds. Claiming and recomputing share a transaction: on failure the
+    entries come back for the sweep. The fleet rollups and snapshots are owed, not rebuilt here:
+    a `fleet_refresh_requests` row, written in the same transaction, is taken by
+    `run_fleet_refresh`. Nothing pending (or the named entries already taken): nothing is recorded.
     """
     as_of = as_of or fleet_today(db)
     with db.session_scope() as session:
         bound = {"ids": list(journal_ids) if journal_ids else None, "older_than": older_than_s}
         if not session.execute(PENDING, bound).scalar_one():
-            return {"claimed": 0}
+            return {"claimed": 0, "fleet_refresh": False}
     run = Run(task=task, task_id=task_id, mode="incremental", as_of=as_of)
     with recorded(db, run):
         with db.session_scope() as session:
-            dirty = claim_journal_entries(session, None, older_than_s=older_than_s)
+            dirty = claim_journal_entries(session, list(journal_ids or []), older_than_s=older_than_s, limit=entries)
             done = recompute_sites(session, params_for(db), as_of,
                                    sites={pk: dt.date.fromisoformat(day) for pk, day in dirty.items()})
-        run.sites, run.rows_written = done.sites, done.rows
-        run.from_day = done.changed_from
-        run.rows_written += _refresh_fleet(db, as_of, done.changed_from)
+            if done.changed_from:
+                session.execute(REQUEST_FLEET_REFRESH, {"from_day": done.changed_from})
+        run.sites, run.rows_written, run.from_day = done.sites, done.rows, done.changed_from
     return {"claimed": len(dirty), "sites": done.sites, "rows": run.rows_written,
-            "from_day": min(dirty.values(), default=None)}
+            "from_day": min(dirty.values(), default=None), "fleet_refresh": done.changed_from is not None}
+
+
+def run_fleet_refresh(db: Database, *, task: str, task_id: str | None, as_of: dt.date | None = None) -> dict:
+    """Take every pending fleet refresh request and rebuild the rollups from the earliest day, then the snapshots."""
+    as_of = as_of or fleet_today(db)
+    with db.session_scope() as session:
+        if not session.execute(FLEET_REFRESH_PENDING).scalar_one():
+            return {"requests": 0}
+    run = Run(task=task, task_id=task_id, mode="incremental", as_of=as_of)
+    with recorded(db, run), db.session_scope() as session:
+        requests, from_day = session.execute(TAKE_FLEET_REFRESH).one()
+        if requests:
+            run.from_day = from_day
+            run.rows_written = (recompute_rollups(session, as_of, from_day)
+                                + build_snapshots(session, params_for(db), as_of))
+    return {"requests": requests, "from_day": from_day and from_day.isoformat(), "rows": run.rows_written}
 
 
 def run_shard(db: Database, *, task: str, task_id: str | None, as_of: dt.date, shard: int, shards: int) -> dict:

@@ -1,23 +1,30 @@
 """Fleet snapshots: one JSON document per kind and as-of day, aggregated in SQL from the cached tables.
 
 Each kind is one `INSERT … SELECT` upsert into `fleet_snapshots`, so the API only reads them.
+No kind reads `site_days`: per-day figures come from `daily_rollups` (a few rows per day), per-site
+month-to-date figures from `monthly_performance`, so a snapshot costs the same whatever the history.
 Conventions shared by every kind (docs/COMPUTATION.md, "Rollups and snapshots"):
 
 - aggregates cover **active** sites; `total_sites` alone counts every registered site;
 - a region is `Unknown` when null, empty or the legacy `TBC`;
-- a generation value counts as of `D` only when its `segment_end ≤ D`;
+- a generation value counts as of `D` only when its `segment_end ≤ D`: the rollups and monthly
+  performance are computed that way, so the snapshots of `D` follow a run as of `D`;
 - windows end on `D`: "last 7 days" is `D−6 … D`, "last 30 days" `D−29 … D`, "month to date"
   the first of `D`'s month … `D`;
+- generation of a window is the sum of its days' rollups (`area = 'fleet'`, or the region's);
+  average daily generation is `Σgeneration_kwh / Σvalued_sites` (per valued site-day);
 - expected generation of one valued day is `expected_kwh[month] / days_in_month`, so the
   energy-weighted ratio of any window is `100 × Σactual / Σexpected` over valued days of sites
-  with expected generation (SPEC §4, summed day by day);
+  with expected generation (SPEC §4, summed day by day): `100 × Σrated_generation_kwh / Σexpected_kwh`
+  of the window's rollups;
+- month to date per site is its `monthly_performance` row of `D`'s month (actual, covered days,
+  expected scaled to them, ratio); a fleet or region month-to-date ratio weights those rows by energy;
 - an anomaly is open at `D` when `start_day ≤ D` and it has no `end_day` or ends after `D`;
 - statuses, signal levels and networks are those of `site_status` (the latest as-of computed).
 """
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
 
 from sqlalchemy import text
@@ -56,22 +63,22 @@ def _round(expr: str, digits: int = 3) -> str:
 ACTIVE = f"active AS (SELECT s.id, s.site_id, s.name, {region_sql('s.region')} AS region, s.capacity_kwp "\
          "FROM sites s WHERE s.active)"
 
-# Month to date per active site: actual, covered days and expected (null without expected generation).
+# Month to date per active site with a valued day: actual, covered days, expected (null without expected
+# generation) and ratio (null without a positive expected), from its monthly performance of :month_start.
 MONTH_TO_DATE = """mtd AS (
-    SELECT sd.site_pk, sum(sd.generation_kwh) AS actual_kwh, count(*) AS covered_days,
-           max(eg.expected_kwh) * count(*) / :days_in_month AS expected_kwh
-      FROM site_days sd
-      JOIN active a ON a.id = sd.site_pk
-      LEFT JOIN expected_generation eg ON eg.site_pk = sd.site_pk AND eg.month = :month
-     WHERE sd.day BETWEEN :month_start AND :as_of AND sd.segment_end <= :as_of AND sd.generation_kwh IS NOT NULL
-     GROUP BY sd.site_pk)"""
+    SELECT mp.site_pk, mp.actual_kwh, mp.covered_days, mp.expected_kwh, mp.ratio_pct
+      FROM monthly_performance mp JOIN active a ON a.id = mp.site_pk
+     WHERE mp.month = :month_start)"""
+
+# Energy-weighted ratio (%) of daily rollups (see the module docstring).
+ROLLUP_RATIO = "100 * sum(rated_generation_kwh) / NULLIF(sum(expected_kwh), 0)"
 
 # Energy-weighted ratio (%) of rows carrying `actual_kwh` and `expected_kwh`.
 WEIGHTED_RATIO = "100 * sum(actual_kwh) FILTER (WHERE expected_kwh IS NOT NULL) / NULLIF(sum(expected_kwh), 0)"
 
 # Episodes open at :as_of, of active sites.
 OPEN_ANOMALIES = """open_anomalies AS (
-    SELECT an.site_pk, an.type FROM anomalies an JOIN active a ON a.id = an.site_pk
+    SELECT an.site_pk, an.type, a.region FROM anomalies an JOIN active a ON a.id = an.site_pk
      WHERE an.start_day <= :as_of AND (an.end_day IS NULL OR an.end_day > :as_of))"""
 
 QUICK_STATS = f"""
@@ -80,10 +87,10 @@ statuses AS (
     SELECT COALESCE(st.status, 'not_computed') AS status, count(*) AS n
       FROM active a LEFT JOIN site_status st ON st.site_pk = a.id GROUP BY 1),
 generation AS (
-    SELECT sum(sd.generation_kwh) FILTER (WHERE sd.day = :as_of - 1) AS yesterday,
-           sum(sd.generation_kwh) FILTER (WHERE sd.day >= :month_start) AS month
-      FROM site_days sd JOIN active a ON a.id = sd.site_pk
-     WHERE sd.day BETWEEN LEAST(:as_of - 1, :month_start) AND :as_of AND sd.segment_end <= :as_of)
+    SELECT sum(generation_kwh) FILTER (WHERE day = :as_of - 1) AS yesterday,
+           sum(generation_kwh) FILTER (WHERE day >= :month_start) AS month
+      FROM daily_rollups
+     WHERE area = 'fleet' AND day BETWEEN LEAST(:as_of - 1, :month_start) AND :as_of)
 SELECT jsonb_build_object(
     'total_sites', (SELECT count(*) FROM sites),
     'active_sites', (SELECT count(*) FROM active),
@@ -95,8 +102,7 @@ SELECT jsonb_build_object(
     'open_anomalies_total', (SELECT count(*) FROM open_anomalies),
     'generation_yesterday_kwh', (SELECT {_round("COALESCE(yesterday, 0)")} FROM generation),
     'generation_month_to_date_kwh', (SELECT {_round("COALESCE(month, 0)")} FROM generation),
-    'underperforming_sites', (SELECT count(*) FROM mtd
-                               WHERE 100 * actual_kwh / NULLIF(expected_kwh, 0) < :threshold),
+    'underperforming_sites', (SELECT count(*) FROM mtd WHERE ratio_pct < :threshold),
     'performance_threshold', CAST(:threshold AS float8),
     'month_start', CAST(:month_start AS date))
 """
@@ -111,11 +117,11 @@ counts AS (
            count(*) FILTER (WHERE st.status IS NULL) AS not_computed
       FROM active a LEFT JOIN site_status st ON st.site_pk = a.id GROUP BY a.region),
 generation AS (
-    SELECT a.region, sum(sd.generation_kwh) FILTER (WHERE sd.day >= :as_of - 6) AS last_7,
-           sum(sd.generation_kwh) AS last_30
-      FROM site_days sd JOIN active a ON a.id = sd.site_pk
-     WHERE sd.day BETWEEN :as_of - 29 AND :as_of AND sd.segment_end <= :as_of
-     GROUP BY a.region),
+    SELECT area AS region, sum(generation_kwh) FILTER (WHERE day >= :as_of - 6) AS last_7,
+           sum(generation_kwh) AS last_30
+      FROM daily_rollups
+     WHERE area <> 'fleet' AND day BETWEEN :as_of - 29 AND :as_of
+     GROUP BY area),
 performance AS (
     SELECT a.region, {WEIGHTED_RATIO} AS ratio_pct
       FROM mtd JOIN active a ON a.id = mtd.site_pk GROUP BY a.region)
@@ -137,8 +143,6 @@ _RANKED_SITE = f"""jsonb_build_object('site_id', a.site_id, 'name', a.name, 'reg
 
 PRODUCTION_METRICS = f"""
 WITH {ACTIVE}, {MONTH_TO_DATE},
-ranked AS (
-    SELECT mtd.*, 100 * mtd.actual_kwh / NULLIF(mtd.expected_kwh, 0) AS ratio_pct FROM mtd),
 days AS (SELECT CAST(:as_of AS date) - i AS day FROM generate_series(0, 29) AS i)
 SELECT jsonb_build_object(
     'daily', (SELECT jsonb_agg(jsonb_build_object(
@@ -154,11 +158,11 @@ SELECT jsonb_build_object(
                           'sites_with_expected', count(expected_kwh))
                         FROM mtd),
     'top_sites', COALESCE((SELECT jsonb_agg({_RANKED_SITE} ORDER BY m.ratio_pct DESC, a.site_id)
-                             FROM (SELECT * FROM ranked WHERE ratio_pct IS NOT NULL
+                             FROM (SELECT * FROM mtd WHERE ratio_pct IS NOT NULL
                                     ORDER BY ratio_pct DESC, site_pk LIMIT {TOP_SITES}) m
                              JOIN active a ON a.id = m.site_pk), '[]'::jsonb),
     'bottom_sites', COALESCE((SELECT jsonb_agg({_RANKED_SITE} ORDER BY m.ratio_pct, a.site_id)
-                                FROM (SELECT * FROM ranked WHERE ratio_pct IS NOT NULL
+                                FROM (SELECT * FROM mtd WHERE ratio_pct IS NOT NULL
                                        ORDER BY ratio_pct, site_pk LIMIT {TOP_SITES}) m
                                 JOIN active a ON a.id = m.site_pk), '[]'::jsonb))
 """
@@ -192,22 +196,17 @@ WITH {ACTIVE}, {OPEN_ANOMALIES},
 regions AS (SELECT region, count(*) AS sites FROM active GROUP BY region),
 readings AS (
     SELECT area AS region, sum(readings) AS readings FROM daily_rollups WHERE day <= :as_of GROUP BY area),
-valued AS (
-    SELECT a.region, sd.generation_kwh AS actual_kwh,
-           eg.expected_kwh / extract(day FROM date_trunc('month', sd.day::timestamp)
-                                              + interval '1 month - 1 day') AS expected_kwh
-      FROM site_days sd
-      JOIN active a ON a.id = sd.site_pk
-      LEFT JOIN expected_generation eg ON eg.site_pk = sd.site_pk AND eg.month = extract(month FROM sd.day)
-     WHERE sd.day BETWEEN :as_of - 29 AND :as_of AND sd.segment_end <= :as_of AND sd.generation_kwh IS NOT NULL),
 generation AS (
-    SELECT region, avg(actual_kwh) AS average, {WEIGHTED_RATIO} AS ratio_pct FROM valued GROUP BY region),
+    SELECT area AS region, sum(generation_kwh) / NULLIF(sum(valued_sites), 0) AS average,
+           {ROLLUP_RATIO} AS ratio_pct
+      FROM daily_rollups
+     WHERE area <> 'fleet' AND day BETWEEN :as_of - 29 AND :as_of
+     GROUP BY area),
 episodes AS (
     SELECT a.region, count(*) AS anomalies FROM anomalies an JOIN active a ON a.id = an.site_pk
      WHERE an.start_day <= :as_of AND COALESCE(an.end_day, :as_of) >= :as_of - 29 GROUP BY a.region),
 still_open AS (
-    SELECT a.region, count(*) AS open_anomalies FROM open_anomalies o JOIN active a ON a.id = o.site_pk
-     GROUP BY a.region)
+    SELECT region, count(*) AS open_anomalies FROM open_anomalies GROUP BY region)
 SELECT jsonb_build_object(
     'window_start', CAST(:as_of AS date) - 29,
     'regions', COALESCE(jsonb_agg(jsonb_build_object(
@@ -240,14 +239,13 @@ ON CONFLICT (kind, as_of) DO UPDATE SET payload = excluded.payload, computed_at 
 def build_snapshots(session: Session, params: Params, as_of: dt.date) -> int:
     """Upsert every snapshot kind for `as_of`, one statement per kind; returns the rows written.
 
-    Runs in the caller's transaction (it does not commit), after the cached tables are refreshed.
+    Runs in the caller's transaction (it does not commit), after the cached tables (statuses, monthly
+    performance, anomalies, daily rollups) are refreshed as of `as_of`; turns JIT compilation off for the rest
+    of that transaction (it costs more than these statements over ~100,000 sites take).
     """
+    session.execute(text("SET LOCAL jit = off"))
     month_start = as_of.replace(day=1)
-    binds = {
-        "as_of": as_of, "month_start": month_start, "month": as_of.month,
-        "days_in_month": calendar.monthrange(as_of.year, as_of.month)[1],
-        "threshold": params.performance_threshold,
-    }
+    binds = {"as_of": as_of, "month_start": month_start, "threshold": params.performance_threshold}
     written = 0
     for kind, payload in KINDS.items():
         written += session.execute(text(UPSERT.format(payload=payload)), {**binds, "kind": kind}).rowcount

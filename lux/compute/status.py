@@ -9,8 +9,8 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-# Three index probes per site through the site_days and readings keys: the last reading day,
-# the reference reading day `zero_read_days` before it, and the latest reading itself.
+# Two index probes per site through the site_days key: the last reading day and the reference
+# reading day `zero_read_days` before it.
 STATUS = text("""
     INSERT INTO site_status AS st (site_pk, as_of, status, days, last_day, last_reading_at, last_register_kwh,
                                    signal_level, network, computed_at)
@@ -23,10 +23,10 @@ STATUS = text("""
                 WHEN ref.closing_kwh IS NOT NULL AND abs(l.closing_kwh - ref.closing_kwh) <= :flat_tolerance_kwh
                      THEN l.day - l.flat_since
                 ELSE :as_of - l.day END,
-           l.day, l.closing_at, l.closing_kwh, r.signal_level, r.network, now()
+           l.day, l.closing_at, l.closing_kwh, l.closing_signal, l.network, now()
       FROM compute_scope sc
       LEFT JOIN LATERAL (
-            SELECT sd.day, sd.closing_at, sd.closing_kwh, sd.flat_since
+            SELECT sd.day, sd.closing_at, sd.closing_kwh, sd.closing_signal, sd.network, sd.flat_since
               FROM site_days sd
              WHERE sd.site_pk = sc.site_pk AND sd.day <= :as_of AND sd.closing_at IS NOT NULL
              ORDER BY sd.day DESC LIMIT 1) l ON true
@@ -35,7 +35,6 @@ STATUS = text("""
               FROM site_days sd
              WHERE sd.site_pk = sc.site_pk AND sd.day <= l.day - :zero_read_days AND sd.closing_at IS NOT NULL
              ORDER BY sd.day DESC LIMIT 1) ref ON true
-      LEFT JOIN readings r ON r.site_pk = sc.site_pk AND r.reading_at = l.closing_at
     ON CONFLICT (site_pk) DO UPDATE
        SET as_of = excluded.as_of, status = excluded.status, days = excluded.days, last_day = excluded.last_day,
            last_reading_at = excluded.last_reading_at, last_register_kwh = excluded.last_register_kwh,

@@ -13,9 +13,8 @@ CLAIM = text("""
         DELETE FROM ingest_journal
          WHERE id IN (
                SELECT id FROM ingest_journal
-                WHERE (CAST(:ids AS bigint[]) IS NULL OR id = ANY(CAST(:ids AS bigint[])))
-                  AND created_at <= now() - make_interval(secs => :older_than)
-                ORDER BY id
+                WHERE created_at <= now() - make_interval(secs => :older_than)
+                ORDER BY id = ANY(CAST(:first AS bigint[])) DESC, id
                 LIMIT :limit
                   FOR UPDATE SKIP LOCKED)
         RETURNING site_pks, from_days)
@@ -23,14 +22,15 @@ CLAIM = text("""
 """)
 
 
-def claim_journal_entries(session: Session, journal_ids: list[int] | None, *, older_than_s: float = 0.0,
-                      limit: int = 10_000) -> dict[int, str]:
-    """Take journal entries off (in the caller's transaction), coalesced: site_pk → earliest local day.
+def claim_journal_entries(session: Session, first: list[int] | None = None, *, older_than_s: float = 0.0,
+                          limit: int = 100) -> dict[int, str]:
+    """Take up to `limit` journal entries off (in the caller's transaction), the entries `first` before the
+    oldest others, coalesced: site_pk → earliest local day.
 
     Entries locked by another claimer are skipped, so concurrent claimers never take the same one;
     if the caller's transaction rolls back, the entries come back and the sweep retries them.
     """
-    rows = session.execute(CLAIM, {"ids": journal_ids, "older_than": older_than_s, "limit": limit})
+    rows = session.execute(CLAIM, {"first": first or [], "older_than": older_than_s, "limit": limit})
     return {pk: day.isoformat() for pk, day in rows}
 
 

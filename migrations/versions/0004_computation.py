@@ -61,8 +61,16 @@ def upgrade() -> None:
     sa.Column('estimated_sites', sa.Integer(), nullable=False),
     sa.Column('readings', sa.Integer(), nullable=False),
     sa.Column('generation_kwh', sa.Double(), nullable=False),
+    sa.Column('rated_generation_kwh', sa.Double(), nullable=False),
+    sa.Column('expected_kwh', sa.Double(), nullable=False),
     sa.Column('computed_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.PrimaryKeyConstraint('area', 'day', name=op.f('pk_daily_rollups'))
+    )
+    op.create_table('fleet_refresh_requests',
+    sa.Column('id', sa.BigInteger(), sa.Identity(always=False), nullable=False),
+    sa.Column('requested_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.Column('from_day', sa.Date(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_fleet_refresh_requests'))
     )
     op.create_table('fleet_snapshots',
     sa.Column('kind', sa.Text(), nullable=False),
@@ -88,6 +96,7 @@ def upgrade() -> None:
     sa.Column('day', sa.Date(), nullable=False),
     sa.Column('closing_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('closing_kwh', sa.Double(), nullable=True),
+    sa.Column('closing_signal', sa.SmallInteger(), nullable=True),
     sa.Column('network', sa.Text(), nullable=True),
     sa.Column('readings', sa.SmallInteger(), server_default='0', nullable=False),
     sa.Column('signal_sum', sa.Integer(), server_default='0', nullable=False),
@@ -122,6 +131,7 @@ def downgrade() -> None:
     op.drop_index('ix_monthly_performance_month', table_name='monthly_performance')
     op.drop_table('monthly_performance')
     op.drop_table('fleet_snapshots')
+    op.drop_table('fleet_refresh_requests')
     op.drop_table('daily_rollups')
     op.drop_index(op.f('ix_compute_runs_started_at'), table_name='compute_runs')
     op.drop_table('compute_runs')

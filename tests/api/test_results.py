@@ -1,6 +1,7 @@
 """Reading computed results over HTTP: site status and days, analyses, anomalies, dashboard snapshots.
 
-The cached tables are filled with SQL by hand; snapshots are built with `build_snapshots`.
+The cached tables are filled with SQL by hand; daily rollups are computed from the site days with
+`recompute_rollups` and snapshots built with `build_snapshots`.
 """
 
 import datetime as dt
@@ -8,6 +9,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import text
 
+from lux.compute.engine import recompute_rollups
 from lux.compute.params import Params
 from lux.compute.snapshots import build_snapshots
 
@@ -77,10 +79,11 @@ def fleet(database):
 
 @pytest.fixture
 def computed(database, fleet):
-    """The fleet with snapshots as of D − 1 and D."""
+    """The fleet with rollups and snapshots as of D − 1 and D."""
     with database.session_scope() as session:
-        build_snapshots(session, Params(), D - dt.timedelta(days=1))
-        build_snapshots(session, Params(), D)
+        for as_of in (D - dt.timedelta(days=1), D):
+            recompute_rollups(session, as_of)
+            build_snapshots(session, Params(), as_of)
 
 
 @pytest.fixture
@@ -297,8 +300,10 @@ def test_fleet_summary_and_production_metrics(read, computed):
     assert summary["regions"][1]["generation_30d_kwh"] == 12
     metrics = read("/dashboard/production-metrics").get_json()
     assert metrics["as_of"] == "2026-06-10" and len(metrics["daily"]) == 30
-    assert metrics["month_to_date"]["actual_kwh"] == 12 and metrics["month_to_date"]["expected_kwh"] is None
-    assert metrics["top_sites"] == [] and metrics["bottom_sites"] == []
+    # month to date: the monthly performance rows of June (S1's only)
+    assert metrics["month_to_date"] == {"month_start": "2026-06-01", "actual_kwh": 75, "expected_kwh": 100,
+                                        "ratio_pct": 75, "sites_with_expected": 1}
+    assert [s["site_id"] for s in metrics["top_sites"]] == [s["site_id"] for s in metrics["bottom_sites"]] == ["S1"]
 
 
 @pytest.mark.parametrize("path", [

@@ -134,12 +134,12 @@ def generation_of(days: Mapping[dt.date, ReadingDay], day: dt.date) -> dict:
 def reading_columns(days: Mapping[dt.date, ReadingDay], day: dt.date) -> dict:
     """The columns a site day has from its own readings (empty values on a day without any)."""
     if day not in days:
-        return {"closing_at": None, "closing_kwh": None, "network": None, "readings": 0, "signal_sum": 0,
-                "signal_n": 0}
+        return {"closing_at": None, "closing_kwh": None, "closing_signal": None, "network": None, "readings": 0,
+                "signal_sum": 0, "signal_n": 0}
     today = days[day]
     return {"closing_at": today.closing.reading_at, "closing_kwh": today.closing.register_kwh,
-            "network": today.closing.network, "readings": today.readings, "signal_sum": today.signal_sum,
-            "signal_n": today.signal_n}
+            "closing_signal": today.closing.signal_level, "network": today.closing.network,
+            "readings": today.readings, "signal_sum": today.signal_sum, "signal_n": today.signal_n}
 
 
 def site_days(days: Mapping[dt.date, ReadingDay], params: Params) -> dict[dt.date, dict]:
@@ -319,27 +319,31 @@ def area_of(site: Site) -> str:
 
 
 def daily_rollups(sites: Sequence[Site], days: Mapping[tuple[int, dt.date], dict], as_of: dt.date,
-                  from_day: dt.date | None = None) -> dict[tuple[str, dt.date], dict]:
-    """Per day with at least one site day in the area (fleet and each region), up to D."""
-    by_pk = {site.pk: site for site in sites}
+                  expected: Mapping[int, Sequence[float]]) -> dict[tuple[str, dt.date], dict]:
+    """Per day with at least one site day of an active site in the area (fleet and each region), up to D."""
+    by_pk = {site.pk: site for site in sites if site.active}
     active = defaultdict(int)
-    for site in sites:
-        if site.active:
-            active["fleet"] += 1
-            active[area_of(site)] += 1
+    for site in by_pk.values():
+        active["fleet"] += 1
+        active[area_of(site)] += 1
     result: dict[tuple[str, dt.date], dict] = {}
     for (pk, day), row in sorted(days.items(), key=lambda item: (item[0][1], item[0][0])):
-        if day > as_of or (from_day is not None and day < from_day):
+        if day > as_of or pk not in by_pk:
             continue
+        monthly = expected.get(pk)
+        rated = row["generation_kwh"] is not None and monthly is not None
         for area in ("fleet", area_of(by_pk[pk])):
             totals = result.setdefault((area, day), {
                 "sites": active[area], "reporting_sites": 0, "valued_sites": 0, "estimated_sites": 0,
-                "readings": 0, "generation_kwh": 0.0})
+                "readings": 0, "generation_kwh": 0.0, "rated_generation_kwh": 0.0, "expected_kwh": 0.0})
             totals["reporting_sites"] += row["readings"] > 0
             totals["valued_sites"] += row["generation_kwh"] is not None
             totals["estimated_sites"] += row["estimated"]
             totals["readings"] += row["readings"]
             totals["generation_kwh"] += row["generation_kwh"] or 0.0
+            if rated:
+                totals["rated_generation_kwh"] += row["generation_kwh"]
+                totals["expected_kwh"] += monthly[day.month - 1] / calendar.monthrange(day.year, day.month)[1]
     return result
 
 
@@ -372,5 +376,5 @@ def compute(sites: Sequence[Site], readings: Iterable[Reading], expected: Mappin
         results.monthly_performance |= {(site.pk, m): row | {"as_of": as_of} for m, row in months.items()}
         for kind, start, end, details in site_anomalies(site, days, rows, months, params, as_of):
             results.anomalies[(site.pk, kind, start)] = {"end_day": end, "details": details, "as_of": as_of}
-    results.daily_rollups = daily_rollups(sites, results.site_days, as_of)
+    results.daily_rollups = daily_rollups(sites, results.site_days, as_of, expected)
     return results

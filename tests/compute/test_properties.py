@@ -37,7 +37,8 @@ INPUT_TABLES = ("sites", "readings", "expected_generation")
 
 # table → (primary key columns, other compared columns; computed_at is never compared)
 COLUMNS = {
-    "site_days": (("site_pk", "day"), ("closing_at", "closing_kwh", "network", "readings", "signal_sum", "signal_n",
+    "site_days": (("site_pk", "day"), ("closing_at", "closing_kwh", "closing_signal", "network", "readings",
+                                       "signal_sum", "signal_n",
                                        "generation_kwh", "estimated", "rollback", "segment_end", "flat_since")),
     "site_status": (("site_pk",), ("as_of", "status", "days", "last_day", "last_reading_at", "last_register_kwh",
                                    "signal_level", "network")),
@@ -45,7 +46,7 @@ COLUMNS = {
     "monthly_performance": (("site_pk", "month"), ("actual_kwh", "covered_days", "expected_kwh", "ratio_pct",
                                                    "as_of")),
     "daily_rollups": (("area", "day"), ("sites", "reporting_sites", "valued_sites", "estimated_sites", "readings",
-                                        "generation_kwh")),
+                                        "generation_kwh", "rated_generation_kwh", "expected_kwh")),
 }
 PER_SITE = ("site_days", "site_status", "anomalies", "monthly_performance")
 

@@ -381,19 +381,22 @@ def test_daily_rollups_per_area():
     sites = [Site(1, 4.0, "North"), Site(2, 4.0, "TBC"), Site(3, 4.0, None, active=False), Site(4, 4.0, "North")]
     readings = (series(1, "2026-06-01", [10, 12, None, 18]) + series(2, "2026-06-02", [5, 6])
                 + [Reading(3, at("2026-06-02", 8), 1.0), Reading(3, at("2026-06-02", 9), 2.0)])
-    result = ref.compute(sites, readings, {}, P, d("2026-06-03"))
+    expected = {1: [300.0] * 12}  # 10 kWh a day in June
+    result = ref.compute(sites, readings, expected, P, d("2026-06-03"))
     rollups = {(area, day.isoformat()): row for (area, day), row in result.daily_rollups.items()}
-    assert rollups[("fleet", "2026-06-01")] == {"sites": 3, "reporting_sites": 1, "valued_sites": 0,
-                                                "estimated_sites": 0, "readings": 1, "generation_kwh": 0.0}
-    assert rollups[("fleet", "2026-06-02")] == {"sites": 3, "reporting_sites": 3, "valued_sites": 1,
-                                                "estimated_sites": 0, "readings": 4, "generation_kwh": 2.0}
-    assert rollups[("fleet", "2026-06-03")] == {"sites": 3, "reporting_sites": 1, "valued_sites": 1,
-                                                "estimated_sites": 0, "readings": 1, "generation_kwh": 1.0}
-    assert rollups[("North", "2026-06-02")] == {"sites": 2, "reporting_sites": 1, "valued_sites": 1,
-                                                "estimated_sites": 0, "readings": 1, "generation_kwh": 2.0}
-    # TBC and null regions are one area; the inactive site counts its readings but not as an active site
-    assert rollups[("Unknown", "2026-06-02")] == {"sites": 1, "reporting_sites": 2, "valued_sites": 0,
-                                                  "estimated_sites": 0, "readings": 3, "generation_kwh": 0.0}
+
+    def row(sites, reporting, valued, readings, kwh, rated=0.0, expected_kwh=0.0):
+        return {"sites": sites, "reporting_sites": reporting, "valued_sites": valued, "estimated_sites": 0,
+                "readings": readings, "generation_kwh": kwh, "rated_generation_kwh": rated,
+                "expected_kwh": expected_kwh}
+
+    assert rollups[("fleet", "2026-06-01")] == row(3, 1, 0, 1, 0.0)
+    # only site 1's value has an expected share: 300 kWh / 30 days
+    assert rollups[("fleet", "2026-06-02")] == row(3, 2, 1, 2, 2.0, 2.0, 10.0)
+    assert rollups[("fleet", "2026-06-03")] == row(3, 1, 1, 1, 1.0)
+    assert rollups[("North", "2026-06-02")] == row(2, 1, 1, 1, 2.0, 2.0, 10.0)
+    # TBC and null regions are one area; the inactive site is left out of every rollup
+    assert rollups[("Unknown", "2026-06-02")] == row(1, 1, 0, 1, 0.0)
     # site 1's 06-04 reading is after D, so site 1 has no 06-03 row: no North row that day
     assert {day for _, day in rollups} == {"2026-06-01", "2026-06-02", "2026-06-03"}
     assert ("North", "2026-06-03") not in rollups

@@ -1,14 +1,16 @@
-"""Fleet snapshots built in SQL from hand-written cached rows, against hand-computed expectations.
+"""Fleet snapshots built in SQL from consistent cached rows, against hand-computed expectations.
 
+The site days below are the source: the daily rollups are computed from them with `recompute_rollups`,
+the monthly performance rows are written by hand from them (as of D) and checked here against them.
 The fleet, as of D = 2026-06-10 (June: 30 days; last 7 days 06-04…06-10; last 30 days 05-12…06-10):
 
-| site | region      | kWp | active | expected (kWh/month) | status    | signal | network  |
-|------|-------------|-----|--------|----------------------|-----------|--------|----------|
-| A    | South West  | 4   | yes    | May 310, June 300    | healthy   | 22     | EE       |
-| B    | null        | 2   | yes    | June 150             | zero_read | 12     | Vodafone |
-| C    | TBC         | 3   | yes    | –                    | no_coms   | 5      | null     |
-| D    | South West  | 5   | no     | –                    | no_coms   | 16     | EE       |
-| E    | London      | 1   | yes    | –                    | (none)    |        |          |
+| site | region      | kWp | active | expected (kWh/month)           | status    | signal | network  |
+|------|-------------|-----|--------|--------------------------------|-----------|--------|----------|
+| A    | South West  | 4   | yes    | May 248 (8/day), June 300 (10) | healthy   | 22     | EE       |
+| B    | null        | 2   | yes    | June 150 (5/day)               | zero_read | 12     | Vodafone |
+| C    | TBC         | 3   | yes    | –                              | no_coms   | 5      | null     |
+| D    | South West  | 5   | no     | June 6000 (200/day)            | no_coms   | 16     | EE       |
+| E    | London      | 1   | yes    | –                              | (none)    |        |          |
 """
 
 import datetime as dt
@@ -16,7 +18,9 @@ import datetime as dt
 import pytest
 from sqlalchemy import select, text
 
+from lux.compute.engine import recompute_rollups
 from lux.compute.params import Params
+from lux.compute.performance import rebuild_performance
 from lux.compute.snapshots import KINDS, build_snapshots
 from models import FleetSnapshot
 
@@ -25,16 +29,27 @@ SITES = {  # site_id: (region, capacity_kwp, active)
     "A": ("South West", 4.0, True), "B": (None, 2.0, True), "C": ("TBC", 3.0, True),
     "D": ("South West", 5.0, False), "E": ("London", 1.0, True),
 }
-EXPECTED = [("A", 5, 310.0), ("A", 6, 300.0), ("B", 6, 150.0)]
-DAYS = [  # site, day, generation_kwh, segment_end
-    ("A", "2026-05-31", 20.0, "2026-05-31"), ("A", "2026-06-01", 10.0, "2026-06-01"),
-    ("A", "2026-06-08", 8.0, "2026-06-08"), ("A", "2026-06-09", 9.0, "2026-06-09"),
-    ("A", "2026-06-10", 12.0, "2026-06-10"), ("A", "2026-06-11", 7.0, "2026-06-11"),
-    ("B", "2026-06-04", 4.0, "2026-06-04"), ("B", "2026-06-05", None, "2026-06-05"),
-    ("B", "2026-06-09", 3.0, "2026-06-09"), ("B", "2026-06-10", 2.0, "2026-06-12"),  # settled after D
-    ("C", "2026-05-20", 7.0, "2026-05-20"), ("C", "2026-06-09", 5.0, "2026-06-09"),
-    ("C", "2026-06-10", 6.0, "2026-06-10"),
-    ("D", "2026-06-09", 100.0, "2026-06-09"),  # inactive site
+EXPECTED = [("A", 5, 248.0), ("A", 6, 300.0), ("B", 6, 150.0), ("D", 6, 6000.0)]
+DAYS = [  # site, day, generation_kwh, segment_end, readings (a closing reading when > 0), estimated
+    ("A", "2026-05-31", 20.0, "2026-05-31", 1, False), ("A", "2026-06-01", 10.0, "2026-06-01", 1, False),
+    ("A", "2026-06-08", 8.0, "2026-06-08", 1, False), ("A", "2026-06-09", 9.0, "2026-06-09", 2, False),
+    ("A", "2026-06-10", 12.0, "2026-06-10", 3, False),
+    ("A", "2026-06-11", 7.0, "2026-06-11", 4, False),  # after D
+    ("B", "2026-06-04", 4.0, "2026-06-04", 1, False), ("B", "2026-06-05", None, "2026-06-05", 1, False),  # rollback
+    ("B", "2026-06-09", 3.0, "2026-06-09", 2, False),
+    ("B", "2026-06-10", 2.0, "2026-06-12", 1, False),  # settled after D
+    ("C", "2026-05-20", 7.0, "2026-05-20", 1, False),
+    ("C", "2026-06-09", 5.0, "2026-06-10", 0, True),  # no reading of its own: estimated
+    ("C", "2026-06-10", 6.0, "2026-06-10", 2, False),
+    ("D", "2026-06-09", 100.0, "2026-06-09", 1, False),  # inactive site
+]
+# Monthly performance as of D: valued days ≤ D settled by D; expected = monthly × covered days / days in month.
+MONTHS = [  # site, month, actual_kwh, covered_days, expected_kwh, ratio_pct
+    ("A", "2026-05-01", 20.0, 1, 8.0, 250.0),  # 05-31: 248 × 1/31 (not this month)
+    ("A", "2026-06-01", 39.0, 4, 40.0, 97.5),  # 06-01, 06-08…06-10 (06-11 is after D): 300 × 4/30
+    ("B", "2026-06-01", 7.0, 2, 10.0, 70.0),  # 06-04, 06-09 (06-05 no value, 06-10 settled after D): 150 × 2/30
+    ("C", "2026-05-01", 7.0, 1, None, None), ("C", "2026-06-01", 11.0, 2, None, None),
+    ("D", "2026-06-01", 100.0, 1, 200.0, 50.0),  # inactive: 6000 × 1/30
 ]
 STATUS = [("A", "healthy", 22.0, "EE"), ("B", "zero_read", 12.0, "Vodafone"), ("C", "no_coms", 5.0, None),
           ("D", "no_coms", 16.0, "EE")]
@@ -44,14 +59,14 @@ ANOMALIES = [  # site, type, start_day, end_day
     ("C", "gap", "2026-06-11", None), ("C", "register_rollback", "2026-06-10", "2026-06-10"),
     ("D", "stuck_register", "2026-06-01", None),
 ]
-ROLLUPS = [  # area, day, sites, reporting, valued, estimated, readings, generation
-    ("fleet", "2026-06-09", 4, 3, 3, 0, 5, 17.0), ("fleet", "2026-06-10", 4, 2, 2, 1, 9, 18.0),
-    ("South West", "2026-06-09", 1, 1, 1, 0, 2, 9.0), ("South West", "2026-06-10", 1, 1, 1, 0, 3, 12.0),
-    ("South West", "2026-06-11", 1, 1, 1, 0, 4, 7.0), ("Unknown", "2026-06-10", 2, 1, 1, 1, 6, 6.0),
-]
+
+
+def day(value: str | None) -> dt.date | None:
+    return value and dt.date.fromisoformat(value)
 
 
 def seed(session) -> None:
+    """The fleet's cached rows as of D; also the rollup of 06-11 as a later run leaves it (not counted as of D)."""
     pk = {}
     for site_id, (region, capacity, active) in SITES.items():
         pk[site_id] = session.execute(text(
@@ -61,11 +76,18 @@ def seed(session) -> None:
     for site_id, month, kwh in EXPECTED:
         session.execute(text("INSERT INTO expected_generation (site_pk, month, expected_kwh) VALUES (:p, :m, :k)"),
                         {"p": pk[site_id], "m": month, "k": kwh})
-    for site_id, day, kwh, segment_end in DAYS:
-        session.execute(text("INSERT INTO site_days (site_pk, day, generation_kwh, segment_end, rollback) "
-                             "VALUES (:p, :d, :g, :e, :r)"),
-                        {"p": pk[site_id], "d": dt.date.fromisoformat(day), "g": kwh, "r": kwh is None,
-                         "e": dt.date.fromisoformat(segment_end)})
+    for site_id, value, kwh, segment_end, readings, estimated in DAYS:
+        session.execute(text(
+            "INSERT INTO site_days (site_pk, day, closing_at, generation_kwh, segment_end, readings, estimated, "
+            "rollback) VALUES (:p, :d, CASE WHEN :r > 0 THEN CAST(:d AS date) + time '18:00' END, :g, :e, :r, :x, "
+            ":b)"),
+            {"p": pk[site_id], "d": day(value), "g": kwh, "e": day(segment_end), "r": readings, "x": estimated,
+             "b": kwh is None})
+    for site_id, month, actual, covered, expected, ratio in MONTHS:
+        session.execute(text(
+            "INSERT INTO monthly_performance (site_pk, month, actual_kwh, covered_days, expected_kwh, ratio_pct, "
+            "as_of) VALUES (:p, :m, :a, :c, :e, :r, :d)"),
+            {"p": pk[site_id], "m": day(month), "a": actual, "c": covered, "e": expected, "r": ratio, "d": D})
     for site_id, status, signal, network in STATUS:
         session.execute(text("INSERT INTO site_status (site_pk, as_of, status, days, signal_level, network) "
                              "VALUES (:p, :d, :s, 0, :l, :n)"),
@@ -73,13 +95,10 @@ def seed(session) -> None:
     for site_id, kind, start, end in ANOMALIES:
         session.execute(text("INSERT INTO anomalies (site_pk, type, start_day, end_day, as_of) "
                              "VALUES (:p, :t, :s, :e, '2026-06-12')"),
-                        {"p": pk[site_id], "t": kind, "s": dt.date.fromisoformat(start),
-                         "e": end and dt.date.fromisoformat(end)})
-    for area, day, *counts, kwh in ROLLUPS:
-        session.execute(text("INSERT INTO daily_rollups (area, day, sites, reporting_sites, valued_sites, "
-                             "estimated_sites, readings, generation_kwh) VALUES (:a, :d, :c0, :c1, :c2, :c3, :c4, :g)"),
-                        {"a": area, "d": dt.date.fromisoformat(day), "g": kwh,
-                         **{f"c{i}": n for i, n in enumerate(counts)}})
+                        {"p": pk[site_id], "t": kind, "s": day(start), "e": day(end)})
+    recompute_rollups(session, D)
+    later = D + dt.timedelta(days=1)
+    recompute_rollups(session, later, later, later)
 
 
 @pytest.fixture
@@ -95,6 +114,25 @@ def snapshots(database):
 
 def by_region(regions: list[dict]) -> dict[str, dict]:
     return {row["region"]: row for row in regions}
+
+
+def test_hand_written_monthly_performance_is_that_of_the_site_days(database):
+    """MONTHS is what the engine's monthly performance makes of DAYS and EXPECTED as of D."""
+    with database.session_scope() as session:
+        seed(session)
+        written = session.execute(text(
+            "SELECT s.site_id, mp.month, mp.actual_kwh, mp.covered_days, mp.expected_kwh, mp.ratio_pct "
+            "FROM monthly_performance mp JOIN sites s ON s.id = mp.site_pk ORDER BY 1, 2")).all()
+        session.execute(text("CREATE TEMP TABLE compute_scope (site_pk int PRIMARY KEY, from_day date) "
+                             "ON COMMIT DROP"))
+        session.execute(text("INSERT INTO compute_scope (site_pk) SELECT id FROM sites"))
+        rebuild_performance(session, D)
+        rebuilt = session.execute(text(
+            "SELECT s.site_id, mp.month, mp.actual_kwh, mp.covered_days, mp.expected_kwh, mp.ratio_pct "
+            "FROM monthly_performance mp JOIN sites s ON s.id = mp.site_pk ORDER BY 1, 2")).all()
+        session.rollback()
+    assert [(*row[:2], *(None if v is None else pytest.approx(v) for v in row[2:])) for row in rebuilt] == written
+    assert [(site, day(month), *rest) for site, month, *rest in MONTHS] == written
 
 
 def test_every_kind_is_written_once_per_as_of_and_rebuilt_in_place(database, snapshots):
@@ -118,9 +156,9 @@ def test_quick_stats(snapshots):
                                        "low_signal": 1, "underperformance": 0}
     assert stats["open_anomalies_total"] == 3
     assert stats["generation_yesterday_kwh"] == pytest.approx(9 + 3 + 5)  # D's 100 kWh: inactive
-    # A 10+8+9+12, B 4+3 (06-10 settled after D), C 5+6
+    # A 10+8+9+12 (not 06-11), B 4+3 (06-10 settled after D), C 5+6; not A's 05-31
     assert stats["generation_month_to_date_kwh"] == pytest.approx(57)
-    # A: 39 / (300 × 4/30) = 97.5 %; B: 7 / (150 × 2/30) = 70 % < 80; C has no expected generation
+    # A 97.5 %; B 70 % < 80; C has no expected generation; D (50 %) is inactive
     assert stats["underperforming_sites"] == 1
     assert stats["performance_threshold"] == 80 and stats["month_start"] == "2026-06-01"
 
@@ -144,7 +182,7 @@ def test_fleet_summary_per_region_with_unknown(snapshots):
     assert south_west["status_counts"]["healthy"] == 1
     assert south_west["generation_7d_kwh"] == pytest.approx(8 + 9 + 12)
     assert south_west["generation_30d_kwh"] == pytest.approx(29 + 10 + 20)
-    assert south_west["performance_ratio_pct"] == pytest.approx(97.5)
+    assert south_west["performance_ratio_pct"] == pytest.approx(97.5)  # June only; not D's 50 %
     assert unknown["sites"] == 2 and unknown["capacity_kwp"] == 5  # null and TBC
     assert unknown["status_counts"] == {"healthy": 0, "zero_read": 1, "no_coms": 1, "not_computed": 0}
     assert unknown["generation_7d_kwh"] == pytest.approx(4 + 3 + 5 + 6)
@@ -157,12 +195,16 @@ def test_production_metrics(snapshots):
     daily = metrics["daily"]
     assert len(daily) == 30 and daily[0]["day"] == "2026-05-12" and daily[-1]["day"] == "2026-06-10"
     assert daily[0]["generation_kwh"] is None and daily[0]["sites"] is None
-    assert daily[-2] == {"day": "2026-06-09", "generation_kwh": 17, "sites": 4, "reporting_sites": 3,
-                         "valued_sites": 3, "estimated_sites": 0, "readings": 5}
-    assert daily[-1]["generation_kwh"] == 18 and daily[-1]["estimated_sites"] == 1
-    mtd = metrics["month_to_date"]
-    assert mtd["actual_kwh"] == pytest.approx(57) and mtd["expected_kwh"] == pytest.approx(40 + 10)
+    # 06-09: A, B and C (estimated, no reading of its own) valued; D inactive
+    assert daily[-2] == {"day": "2026-06-09", "generation_kwh": 17, "sites": 4, "reporting_sites": 2,
+                         "valued_sites": 3, "estimated_sites": 1, "readings": 4}
+    # 06-10: A and C; B's value settles after D
+    assert daily[-1] == {"day": "2026-06-10", "generation_kwh": 18, "sites": 4, "reporting_sites": 2,
+                         "valued_sites": 2, "estimated_sites": 0, "readings": 5}
+    mtd = metrics["month_to_date"]  # June rows of the active sites; C counts in actual but has no expected
+    assert mtd["actual_kwh"] == pytest.approx(39 + 7 + 11) and mtd["expected_kwh"] == pytest.approx(40 + 10)
     assert mtd["ratio_pct"] == pytest.approx(100 * (39 + 7) / 50) and mtd["sites_with_expected"] == 2
+    # not A's May (250 %) nor inactive D (50 %)
     assert [(s["site_id"], s["ratio_pct"]) for s in metrics["top_sites"]] == [("A", 97.5), ("B", 70)]
     assert [s["site_id"] for s in metrics["bottom_sites"]] == ["B", "A"]
     assert metrics["bottom_sites"][0] == {"site_id": "B", "name": "Site B", "region": "Unknown",
@@ -190,15 +232,16 @@ def test_readings_analysis(snapshots):
     regions = by_region(analysis["regions"])
     assert set(regions) == {"London", "South West", "Unknown"}
     south_west, unknown = regions["South West"], regions["Unknown"]
-    assert south_west["total_readings"] == 2 + 3  # the 06-11 rollup is after D
-    assert south_west["average_daily_generation_kwh"] == pytest.approx(59 / 5)
+    assert south_west["total_readings"] == 1 + 1 + 1 + 2 + 3  # A's; not the 06-11 rollup, nor inactive D
+    assert south_west["average_daily_generation_kwh"] == pytest.approx((20 + 10 + 8 + 9 + 12) / 5)
     assert south_west["anomalies"] == 2 and south_west["open_anomalies"] == 1
-    # May 310/31 and June 300/30: 10 kWh expected per valued day
-    assert south_west["performance_score"] == pytest.approx(100 * 59 / 50)
-    assert unknown["total_readings"] == 6
+    # energy-weighted across months: 05-31 expects 248/31 = 8 kWh, each June day 300/30 = 10 kWh
+    assert south_west["performance_score"] == round(100 * 59 / (8 + 4 * 10), 2)  # not 100 × 59/50
+    assert unknown["total_readings"] == 1 + 1 + 2 + 1 + 0 + 2  # not B's 06-10 (settled after D)
+    # B 4 + 3, C 7 + 5 + 6: five valued site-days (B's 06-05 has no value)
     assert unknown["average_daily_generation_kwh"] == pytest.approx((4 + 3 + 7 + 5 + 6) / 5)
     assert unknown["anomalies"] == 3 and unknown["open_anomalies"] == 2  # C's gap starts after D
-    assert unknown["performance_score"] == pytest.approx(70)
+    assert unknown["performance_score"] == pytest.approx(70)  # B 7 / (2 × 5); C has no expected: not weighted
     assert regions["London"] == {"region": "London", "sites": 1, "total_readings": 0,
                                  "average_daily_generation_kwh": None, "anomalies": 0, "open_anomalies": 0,
                                  "performance_score": None}

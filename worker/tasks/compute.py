@@ -10,6 +10,8 @@ from lux.compute import modes
 from worker.app import celery_app
 from worker.base import LuxTask
 
+FLEET_REFRESH_DELAY_S = 3  # an ingest burst's events within this delay share one fleet refresh
+
 
 def _day(value: str | None) -> dt.date | None:
     return dt.date.fromisoformat(value) if value else None
@@ -41,6 +43,12 @@ def fleet(self: LuxTask, as_of: str, from_day: str | None = None) -> dict:
     """Rebuild the fleet and region rollups and the dashboard snapshots as of `as_of`."""
     return modes.run_fleet(self.app.lux_database, task=self.name, task_id=self.request.id,
                            as_of=dt.date.fromisoformat(as_of), from_day=_day(from_day))
+
+
+@celery_app.task(bind=True, base=LuxTask, name="lux.compute.fleet_refresh")
+def fleet_refresh(self: LuxTask) -> dict:
+    """Rebuild the rollups and snapshots owed by incremental recomputes (every pending request at once)."""
+    return modes.run_fleet_refresh(self.app.lux_database, task=self.name, task_id=self.request.id)
 
 
 @celery_app.task(bind=True, base=LuxTask, name="lux.compute.rollover")

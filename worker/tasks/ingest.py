@@ -4,21 +4,26 @@ from __future__ import annotations
 
 import logging
 
-from lux.compute.modes import run_incremental
+from lux.compute.modes import SWEEP_ENTRIES, run_fleet_refresh, run_incremental
 from worker.app import celery_app
 from worker.base import LuxTask
+from worker.tasks.compute import FLEET_REFRESH_DELAY_S, fleet_refresh
 
 log = logging.getLogger(__name__)
 
 
 @celery_app.task(bind=True, base=LuxTask, name="lux.ingest.process_events", ignore_result=True)
 def process_events(self: LuxTask, event: dict) -> dict:
-    """Recompute the sites of the event's journal entry, with every other pending entry (coalesced).
+    """Recompute the sites of the event's journal entry, with the oldest other pending entries (coalesced).
 
-    If another worker already took the entry with its own batch, there is nothing to do.
+    If another worker already took the entry with its own batch, there is nothing to do. The
+    fleet rollups and snapshots follow a few seconds later in `lux.compute.fleet_refresh`, one
+    refresh for every event of a burst.
     """
     result = run_incremental(self.app.lux_database, task=self.name, task_id=self.request.id,
                              journal_ids=[event["journal_id"]])
+    if result["fleet_refresh"]:
+        fleet_refresh.apply_async(countdown=FLEET_REFRESH_DELAY_S)
     log.info("task=%s request_id=%s journal_id=%s claimed=%s", self.name, event.get("request_id"),
              event["journal_id"], result["claimed"])
     return result
@@ -26,8 +31,11 @@ def process_events(self: LuxTask, event: dict) -> dict:
 
 @celery_app.task(bind=True, base=LuxTask, name="lux.ingest.sweep")
 def sweep(self: LuxTask, older_than_s: float = 30.0) -> dict:
-    """Recompute the sites of every journal entry older than `older_than_s` seconds (its event was lost)."""
-    result = run_incremental(self.app.lux_database, task=self.name, task_id=self.request.id,
-                             older_than_s=older_than_s)
+    """Recompute the sites of journal entries older than `older_than_s` seconds (their event was lost), then
+    take any fleet refresh still owed."""
+    database = self.app.lux_database
+    result = run_incremental(database, task=self.name, task_id=self.request.id, older_than_s=older_than_s,
+                             entries=SWEEP_ENTRIES)
+    result["fleet"] = run_fleet_refresh(database, task=self.name, task_id=None)
     log.info("task=%s claimed=%s", self.name, result["claimed"])
     return result
