@@ -32,10 +32,12 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from servers import free_port, start_servers  # noqa: E402
+
 from lux import tokens  # noqa: E402
 from lux.config import Settings  # noqa: E402
 from lux.db import Database  # noqa: E402
-from lux.embedded import EmbeddedPostgres, EmbeddedRedis, ensure_database  # noqa: E402
+from lux.embedded import ensure_database  # noqa: E402
 from lux.migrate import upgrade  # noqa: E402
 from models import Reading  # noqa: E402
 
@@ -43,13 +45,6 @@ START = dt.datetime(2026, 1, 1, 21, 30, tzinfo=dt.UTC)
 BATCH = 5000
 ORM_SAMPLE = 100_000
 
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def make_rows(sites: int, days: int) -> list[tuple[str, str, float, int, str, str]]:
@@ -198,16 +193,8 @@ def main() -> None:
     args = parser.parse_args()
 
     env_settings = Settings.from_env()
-    servers = []
     workdir = Path(tempfile.mkdtemp(prefix="lux-bench-"))
-    if env_settings.embedded_database:
-        servers.append(EmbeddedPostgres(workdir / "postgres", free_port()))
-    if env_settings.embedded_redis:
-        servers.append(EmbeddedRedis(workdir / "redis", free_port()))
-    for server in servers:
-        server.start()
-    pg_url = next((s.url("postgres") for s in servers if isinstance(s, EmbeddedPostgres)), env_settings.database_url)
-    redis_url = next((s.url() for s in servers if isinstance(s, EmbeddedRedis)), env_settings.redis_url)
+    servers, pg_url, redis_url = start_servers(env_settings, workdir)
     admin = pg_url.rsplit("/", 1)[0] + "/postgres"
     ensure_database(admin, "lux_bench")
     settings = env_settings.with_changes(database_url=pg_url.rsplit("/", 1)[0] + "/lux_bench", redis_url=redis_url)

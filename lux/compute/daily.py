@@ -29,73 +29,75 @@ ANCHOR = text("""
      WHERE sc.site_pk = x.site_pk
 """)
 
-# (OFFSET 0 keeps each LATERAL a per-site index range scan instead of a join over the whole table.)
-# Sites rebuilt whole lose their rows first; the others are upserted (readings are never deleted,
-# so a site's days after its anchor only ever gain rows).
-CLEAR = text("""
-    DELETE FROM site_days WHERE site_pk = ANY(ARRAY(SELECT site_pk FROM compute_scope WHERE anchor_day IS NULL))
-""")
 
 # One pass over the readings in key order: running counts give each day's totals at its closing
 # reading; a second window over closing readings gives deltas and flat runs; days between two
-# closing readings more than a day apart are filled in with their share of the delta.
+# closing readings more than a day apart are filled in with their share of the delta. Every CTE
+# is read once, so PostgreSQL streams it instead of materialising millions of rows. OFFSET 0 keeps
+# the LATERAL a per-site index range scan instead of a join over the whole table. Rows are upserted
+# and only written when they change: readings are never deleted, so a site's days only ever gain
+# rows, and a nightly full rebuild rewrites almost nothing.
 REBUILD = text("""
     WITH scoped AS (
-        SELECT r.site_pk, r.reading_at, r.register_kwh, r.signal_level, r.network,
-               (r.reading_at AT TIME ZONE :timezone)::date AS day,
+        SELECT sc.site_pk, sc.anchor_day, sc.anchor_flat, r.reading_at, r.register_kwh, r.signal_level, r.network,
+               r.day,
                count(*) OVER w AS n_cum,
                coalesce(sum(r.signal_level) OVER w, 0) AS sig_cum,
                count(r.signal_level) OVER w AS sig_n_cum,
-               lead(r.reading_at) OVER w AS next_at
+               lead(r.day) OVER w AS next_day
           FROM compute_scope sc
           CROSS JOIN LATERAL (
-                SELECT * FROM readings r
+                SELECT r.*, (r.reading_at AT TIME ZONE :timezone)::date AS day FROM readings r
                  WHERE r.site_pk = sc.site_pk
                    AND r.reading_at >= coalesce(sc.anchor_day::timestamp AT TIME ZONE :timezone, '-infinity')
                  ORDER BY r.reading_at OFFSET 0) r
-        WINDOW w AS (PARTITION BY r.site_pk ORDER BY r.reading_at)
-    ), closing AS (
-        SELECT site_pk, day, reading_at AS closing_at, register_kwh AS closing_kwh, signal_level AS closing_signal,
-               network, n_cum, sig_cum, sig_n_cum
-          FROM scoped
-         WHERE next_at IS NULL OR (next_at AT TIME ZONE :timezone)::date <> day
+        WINDOW w AS (PARTITION BY sc.site_pk ORDER BY r.reading_at)
     ), stepped AS (
-        SELECT c.*,
-               lag(c.day) OVER w AS prev_day,
-               c.closing_kwh - lag(c.closing_kwh) OVER w AS delta,
+        SELECT c.site_pk, c.anchor_day, c.anchor_flat, c.day, c.reading_at AS closing_at,
+               c.register_kwh AS closing_kwh, c.signal_level AS closing_signal, c.network,
+               c.day - lag(c.day) OVER w AS k,
+               c.register_kwh - lag(c.register_kwh) OVER w AS delta,
                c.n_cum - coalesce(lag(c.n_cum) OVER w, 0) AS readings,
                c.sig_cum - coalesce(lag(c.sig_cum) OVER w, 0) AS signal_sum,
                c.sig_n_cum - coalesce(lag(c.sig_n_cum) OVER w, 0) AS signal_n
-          FROM closing c
+          FROM scoped c
+         WHERE c.next_day IS DISTINCT FROM c.day
         WINDOW w AS (PARTITION BY c.site_pk ORDER BY c.day)
     ), flat AS (
         SELECT s.*,
-               max(CASE WHEN s.day = sc.anchor_day THEN sc.anchor_flat
+               max(CASE WHEN s.day = s.anchor_day THEN s.anchor_flat
                         WHEN s.delta IS NULL OR abs(s.delta) > :flat_tolerance_kwh THEN s.day END)
-                   OVER (PARTITION BY s.site_pk ORDER BY s.day ROWS UNBOUNDED PRECEDING) AS flat_since,
-               s.day - s.prev_day AS k
-          FROM stepped s JOIN compute_scope sc ON sc.site_pk = s.site_pk
-    ), fresh AS (
-        SELECT f.* FROM flat f JOIN compute_scope sc ON sc.site_pk = f.site_pk
-         WHERE sc.anchor_day IS NULL OR f.day > sc.anchor_day
+                   OVER (PARTITION BY s.site_pk ORDER BY s.day ROWS UNBOUNDED PRECEDING) AS flat_since
+          FROM stepped s
     )
     INSERT INTO site_days (site_pk, day, closing_at, closing_kwh, closing_signal, network, readings, signal_sum,
                            signal_n, generation_kwh, estimated, rollback, segment_end, flat_since)
-    SELECT site_pk, day, closing_at, closing_kwh, closing_signal, network, readings, signal_sum, signal_n,
-           CASE WHEN delta >= 0 THEN delta / k END, coalesce(k > 1 AND delta >= 0, false), coalesce(delta < 0, false),
-           day, flat_since
-      FROM fresh
-    UNION ALL
-    SELECT site_pk, d::date, NULL, NULL, NULL, NULL, 0, 0, 0,
-           CASE WHEN delta >= 0 THEN delta / k END, delta >= 0, false, day, NULL
-      FROM fresh, generate_series(prev_day + 1, day - 1, interval '1 day') AS d
-     WHERE k > 1
+    SELECT f.site_pk, d.day,
+           CASE WHEN d.day = f.day THEN f.closing_at END, CASE WHEN d.day = f.day THEN f.closing_kwh END,
+           CASE WHEN d.day = f.day THEN f.closing_signal END, CASE WHEN d.day = f.day THEN f.network END,
+           CASE WHEN d.day = f.day THEN f.readings ELSE 0 END, CASE WHEN d.day = f.day THEN f.signal_sum ELSE 0 END,
+           CASE WHEN d.day = f.day THEN f.signal_n ELSE 0 END,
+           CASE WHEN f.delta >= 0 THEN f.delta / f.k END, coalesce(f.k > 1 AND f.delta >= 0, false),
+           coalesce(d.day = f.day AND f.delta < 0, false), f.day, CASE WHEN d.day = f.day THEN f.flat_since END
+      FROM flat f
+     CROSS JOIN LATERAL (SELECT f.day AS day WHERE f.k IS NULL OR f.k = 1
+                         UNION ALL
+                         SELECT g::date FROM generate_series(f.day - f.k + 1, f.day, interval '1 day') g
+                          WHERE f.k > 1) d
+     WHERE f.anchor_day IS NULL OR f.day > f.anchor_day
     ON CONFLICT (site_pk, day) DO UPDATE
        SET closing_at = excluded.closing_at, closing_kwh = excluded.closing_kwh,
            closing_signal = excluded.closing_signal, network = excluded.network,
            readings = excluded.readings, signal_sum = excluded.signal_sum, signal_n = excluded.signal_n,
            generation_kwh = excluded.generation_kwh, estimated = excluded.estimated, rollback = excluded.rollback,
            segment_end = excluded.segment_end, flat_since = excluded.flat_since
+     WHERE (site_days.closing_at, site_days.closing_kwh, site_days.closing_signal, site_days.network,
+            site_days.readings, site_days.signal_sum, site_days.signal_n, site_days.generation_kwh,
+            site_days.estimated, site_days.rollback, site_days.segment_end, site_days.flat_since)
+           IS DISTINCT FROM
+           (excluded.closing_at, excluded.closing_kwh, excluded.closing_signal, excluded.network,
+            excluded.readings, excluded.signal_sum, excluded.signal_n, excluded.generation_kwh,
+            excluded.estimated, excluded.rollback, excluded.segment_end, excluded.flat_since)
 """)
 
 
@@ -104,5 +106,4 @@ def rebuild_site_days(session: Session, timezone: str, flat_tolerance_kwh: float
     params = {"timezone": timezone, "flat_tolerance_kwh": flat_tolerance_kwh}
     session.execute(ANCHOR, params)
     session.execute(text("ANALYZE compute_scope"))
-    session.execute(CLEAR)
     return session.execute(REBUILD, params).rowcount

@@ -1,0 +1,750 @@
+"""Computation benchmark: full rebuild, nightly refresh, status, set-based vs per-site loop, freshness.
+
+    .venv/bin/python bench/compute.py [--sites 100000] [--days 365] [--loop-sites 10000] [--shards 4]
+                                      [--freshness-batches 100] [--skip-freshness] [--reuse] [--profile-shard]
+
+Uses DATABASE_URL / REDIS_URL when set (a dedicated database `lux_bench_compute` on that server;
+the Celery queues of REDIS_URL's database are emptied first), otherwise embedded servers under
+a temporary directory. Bulk loads sites × days readings inside PostgreSQL (one evening reading
+per site and day, a few faulty meters), then measures, with a real Celery worker:
+
+- full_s: `lux.compute.full` (a chord of shards, then the fleet task) from send to fleet task done;
+- nightly_s: `run_incremental` after one new day of readings for every site (ingested beforehand);
+- status_s: `refresh_statuses` for every site, one transaction;
+- setbased_vs_loop: the set-based status of --loop-sites sites against a per-site loop (one
+  indexed query per site, status computed in Python, as the original product did);
+- freshness: from `POST /readings` returning to the probe site's new status being readable, while
+  a paced background load of new readings for the other sites runs through the same API.
+
+`--reuse` keeps an already loaded database of the same size (results, journal and readings added
+by a previous run are cleared, so every run starts from the same state). Not a test: timings vary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import http.client
+import json
+import math
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import defaultdict
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import psycopg
+import redis
+from sqlalchemy import event, text
+from sqlalchemy.sql.elements import TextClause
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from servers import free_port, start_servers  # noqa: E402
+
+from lux import tokens  # noqa: E402
+from lux.compute import anomalies, daily, engine, modes, performance, rollups, runs, snapshots, status  # noqa: E402
+from lux.compute.params import Params  # noqa: E402
+from lux.config import Settings  # noqa: E402
+from lux.db import Database  # noqa: E402
+from lux.embedded import ensure_database  # noqa: E402
+from lux.ingest import ingest_json  # noqa: E402
+from lux.ingest import journal as ingest_journal  # noqa: E402
+from lux.migrate import upgrade  # noqa: E402
+from lux.postcodes import REGIONS  # noqa: E402
+from lux.timeutil import fleet_today  # noqa: E402
+
+DB_NAME = "lux_bench_compute"
+BATCH = 5000
+PROFILE_SHARDS = 20
+LOAD_CHUNK = 5000  # sites per INSERT … SELECT
+NETWORKS = ("EE", "Vodafone", "O2", "Three")
+TARGETS = {"full_s": 90.0, "nightly_s": 5.0, "status_s": 1.0, "setbased_vs_loop": 10.0, "freshness_p95_s": 2.0}
+RESULT_TABLES = ("site_days", "site_status", "anomalies", "monthly_performance", "daily_rollups", "fleet_snapshots",
+                 "compute_runs", "compute_locks", "ingest_journal", "ingest_rejects", "api_clients")
+
+
+
+def say(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+# ---------------------------------------------------------------------------------------------- loading
+
+META = """
+    CREATE TABLE IF NOT EXISTS bench_compute_meta (
+        sites int NOT NULL, days int NOT NULL, first_day date NOT NULL, last_day date NOT NULL,
+        loaded_at timestamptz NOT NULL DEFAULT now())
+"""
+
+SITES = """
+    INSERT INTO sites (site_id, name, region, capacity_kwp, install_date, active)
+    SELECT 'C' || lpad(g::text, 6, '0'), 'Bench site ' || g,
+           CASE WHEN g %% 500 = 0 THEN NULL WHEN g %% 499 = 0 THEN 'TBC' ELSE (%(regions)s::text[])[1 + g %% 12] END,
+           2 + (g * 37 %% 401) / 100.0, %(first_day)s::date - (g %% 700), g %% 1000 <> 0
+      FROM generate_series(1, %(sites)s) g
+"""
+
+# Daily yield y = 2.6 + 1.6·sin(2π(doy − 80)/365) kWh/kWp (1.0 … 4.2); the register is its integral
+# (closed form) plus a deterministic level noise below 0.8 kWh/kWp, so it always increases. Faults:
+# id % 97 flat for 6 days mid-history then catching up (stuck register, spike); id % 211 stuck for
+# the last 6 days (zero_read); id % 89 a 4-day gap; id % 53 silent for the last 6 days (no_coms);
+# id % 401 a rollback of 150 kWh; id % 50 low signal.
+READINGS = """
+    INSERT INTO readings (site_pk, reading_at, register_kwh, signal_level, network, meter_serial)
+    SELECT s.id,
+           ((%(first_day)s::date + g.d) + time '20:30' + (s.id %% 60) * interval '1 minute') AT TIME ZONE %(tz)s,
+           round((1000 + s.id %% 5000
+                  + s.capacity_kwp * (2.6 * g.e - 1.6 * 365 / (2 * pi())
+                        * (cos(2 * pi() * (%(doy0)s + g.e - 80) / 365) - cos(2 * pi() * (%(doy0)s - 80) / 365)))
+                  + s.capacity_kwp * 0.8 * ((s.id * 7919 + g.e * 104729) %% 1000) / 1000.0
+                  - CASE WHEN s.id %% 401 = 0 AND g.d >= %(days)s / 2 THEN 150 ELSE 0 END)::numeric, 3)::float8,
+           CASE WHEN (s.id + g.d) %% 101 = 0 THEN NULL
+                WHEN s.id %% 50 = 0 THEN 5 + (s.id + g.d) %% 5
+                ELSE 5 + (s.id * 31 + g.d * 17) %% 27 END,
+           (%(networks)s::text[])[1 + (s.id + g.d / 90) %% 4],
+           'M' || s.id
+      FROM sites s
+     CROSS JOIN LATERAL (
+           SELECT d, CASE WHEN s.id %% 97 = 0 AND d BETWEEN s.id %% 200 * %(days)s / 400
+                                                        AND s.id %% 200 * %(days)s / 400 + 5
+                               THEN s.id %% 200 * %(days)s / 400
+                          WHEN s.id %% 211 = 0 THEN least(d, %(days)s - 6)
+                          ELSE d END AS e
+             FROM generate_series(0, %(days)s - 1) d) g
+     WHERE s.id BETWEEN %(lo)s AND %(hi)s
+       AND NOT (s.id %% 89 = 0 AND g.d BETWEEN 1 + s.id %% 300 * %(days)s / 400 AND 4 + s.id %% 300 * %(days)s / 400)
+       AND NOT (s.id %% 53 = 0 AND g.d >= %(days)s - 6)
+"""
+
+EXPECTED = """
+    INSERT INTO expected_generation (site_pk, month, expected_kwh, source)
+    SELECT s.id, m,
+           round((s.capacity_kwp * (2.6 + 1.6 * sin(2 * pi() * (30.4 * m - 15 - 80) / 365))
+                  * extract(day FROM make_date(2025, m, 1) + interval '1 month' - interval '1 day')
+                  * CASE WHEN s.id % 37 = 0 THEN 1.6 ELSE 1.0 END)::numeric, 1)::float8,
+           'bench'
+      FROM sites s CROSS JOIN generate_series(1, 12) m
+"""
+
+
+def admin_connect(url: str) -> psycopg.Connection:
+    return psycopg.connect(url, autocommit=True)
+
+
+def stored_meta(url: str) -> tuple[int, int, dt.date, dt.date] | None:
+    with admin_connect(url) as conn:
+        conn.execute(META)
+        return conn.execute("SELECT sites, days, first_day, last_day FROM bench_compute_meta").fetchone()
+
+
+def load_fleet(url: str, sites: int, days: int, last_day: dt.date, tz: str) -> dict[str, float]:
+    """Empty every table, then generate sites, readings and expected generation inside PostgreSQL."""
+    first_day = last_day - dt.timedelta(days=days - 1)
+    timings: dict[str, float] = {}
+    with admin_connect(url) as conn:
+        tables = [r[0] for r in conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'")]
+        conn.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+        conn.execute(SITES, {"regions": list(REGIONS), "first_day": first_day, "sites": sites})
+        started = time.perf_counter()
+        conn.execute(EXPECTED)
+    timings["sites+expected"] = time.perf_counter() - started
+    started = time.perf_counter()
+    chunks = [(lo, min(lo + LOAD_CHUNK - 1, sites)) for lo in range(1, sites + 1, LOAD_CHUNK)]
+    bound = {"first_day": first_day, "tz": tz, "doy0": first_day.timetuple().tm_yday, "days": days,
+             "networks": list(NETWORKS)}
+    threads = [threading.Thread(target=_load_chunks, args=(url, chunks[i::2], bound)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    timings["readings"] = time.perf_counter() - started
+    started = time.perf_counter()
+    with admin_connect(url) as conn:
+        conn.execute("SET maintenance_work_mem = '512MB'")
+        conn.execute("VACUUM (ANALYZE) readings")
+        conn.execute("VACUUM (ANALYZE) sites")
+        conn.execute("VACUUM (ANALYZE) expected_generation")
+        conn.execute("INSERT INTO bench_compute_meta (sites, days, first_day, last_day) VALUES (%s, %s, %s, %s)",
+                     (sites, days, first_day, last_day))
+    timings["vacuum_analyze"] = time.perf_counter() - started
+    return timings
+
+
+def _load_chunks(url: str, chunks: list[tuple[int, int]], bound: dict) -> None:
+    with admin_connect(url) as conn:
+        conn.execute("SET synchronous_commit = off")
+        conn.execute("SET jit = off")
+        for lo, hi in chunks:
+            conn.execute(READINGS, {**bound, "lo": lo, "hi": hi})
+
+
+def reset_for_reuse(url: str, last_day: dt.date, tz: str) -> None:
+    """Drop what a previous run added: readings after the loaded days, results, journal, clients."""
+    with admin_connect(url) as conn:
+        deleted = conn.execute("DELETE FROM readings WHERE reading_at >= (%s::date + 1)::timestamp AT TIME ZONE %s",
+                               (last_day, tz)).rowcount
+        conn.execute(f"TRUNCATE {', '.join(RESULT_TABLES)} RESTART IDENTITY")
+        if deleted:
+            conn.execute("VACUUM (ANALYZE) readings")
+    say(f"reuse: removed {deleted} readings added by an earlier run, emptied the result tables")
+
+
+def prepare_database(url: str, args: argparse.Namespace, tz: str) -> tuple[dt.date, dt.date]:
+    """The loaded (first_day, last_day), loading the fleet unless a matching one is reused."""
+    meta = stored_meta(url)
+    if args.reuse and meta and meta[:2] == (args.sites, args.days):
+        reset_for_reuse(url, meta[3], tz)
+        return meta[2], meta[3]
+    # Days after the nightly one stay free up to yesterday: the freshness load posts them (one per site per round).
+    last_day = fleet_today(tz) - dt.timedelta(days=2 + args.background_days)
+    say(f"loading {args.sites} sites × {args.days} days ({args.sites * args.days:,} readings) …")
+    timings = load_fleet(url, args.sites, args.days, last_day, tz)
+    say("load: " + " ".join(f"{k}={v:.1f}s" for k, v in timings.items()))
+    return last_day - dt.timedelta(days=args.days - 1), last_day
+
+
+# ---------------------------------------------------------------------------------------------- processes
+
+
+class Child:
+    """A subprocess in its own process group, always terminated (group-wide) on exit."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_path: Path) -> None:
+        self.name, self.argv, self.env, self.log_path = name, argv, env, log_path
+        self.process: subprocess.Popen | None = None
+
+    def __enter__(self) -> Child:
+        with open(self.log_path, "ab") as log:  # the child keeps its own descriptor
+            self.process = subprocess.Popen(self.argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                            start_new_session=True)
+        return self
+
+    def check(self) -> None:
+        if self.process.poll() is not None:
+            raise SystemExit(f"{self.name} exited ({self.process.returncode}); see {self.log_path}")
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, sig)
+            try:
+                self.process.wait(wait)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        with contextlib.suppress(ProcessLookupError):  # stragglers of the group (pool children)
+            os.killpg(self.process.pid, signal.SIGKILL)
+
+
+def start_worker(env: dict[str, str], workdir: Path) -> Child:
+    argv = [sys.executable, "-m", "celery", "-A", "worker.app:celery_app", "worker", "-Q", "compute,ingest,maintenance",
+            "--concurrency", "2", "--pool", "prefork", "--loglevel", "WARNING", "--without-gossip",
+            "--without-mingle", "--hostname", f"bench-compute-{os.getpid()}@%h"]
+    return Child("celery worker", argv, env, workdir / "worker.log")
+
+
+def wait_for_worker(app, child: Child) -> None:
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        child.check()
+        if app.control.ping(timeout=1.0):
+            return
+    raise SystemExit(f"the Celery worker did not answer a ping; see {child.log_path}")
+
+
+def start_api(env: dict[str, str], workdir: Path, port: int, workers: int) -> Child:
+    argv = [sys.executable, "-m", "gunicorn", "api:create_app()", "--bind", f"127.0.0.1:{port}", "--workers",
+            str(workers), "--no-control-socket", "--timeout", "300", "--preload"]
+    return Child("gunicorn", argv, env, workdir / "api.log")
+
+
+def wait_for_api(child: Child, port: int) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        child.check()
+        with contextlib.suppress(OSError):
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            conn.request("GET", "/healthz")
+            if conn.getresponse().status == 200:
+                time.sleep(2)  # every worker forked
+                return
+        time.sleep(0.1)
+    raise SystemExit(f"the API did not start; see {child.log_path}")
+
+
+# ---------------------------------------------------------------------------------------------- statement timing
+
+
+def _statement_labels(db: Database) -> dict[str, str]:
+    """Compiled statement text → `module.NAME`, for the engine's fixed statements."""
+    labels = {}
+    for module in (engine, daily, status, performance, anomalies, rollups, runs, modes, ingest_journal):
+        for name, value in vars(module).items():
+            if isinstance(value, TextClause):
+                labels[str(value.compile(dialect=db.engine.dialect))] = f"{module.__name__.rsplit('.', 1)[1]}.{name}"
+    for kind, payload in snapshots.KINDS.items():
+        clause = text(snapshots.UPSERT.format(payload=payload))
+        labels[str(clause.compile(dialect=db.engine.dialect))] = f"snapshots.{kind}"
+    return labels
+
+
+class StatementTimer:
+    """Wall time per statement label while active (SQLAlchemy cursor-execute events)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.labels = _statement_labels(db)
+        self.totals: dict[str, float] = defaultdict(float)
+        self.counts: dict[str, int] = defaultdict(int)
+
+    def _label(self, statement: str) -> str:
+        return self.labels.get(statement) or " ".join(statement.split())[:60]
+
+    def _before(self, conn, cursor, statement, parameters, context, executemany) -> None:
+        conn.info.setdefault("bench_t0", []).append(time.perf_counter())
+
+    def _after(self, conn, cursor, statement, parameters, context, executemany) -> None:
+        elapsed = time.perf_counter() - conn.info["bench_t0"].pop()
+        label = self._label(statement)
+        self.totals[label] += elapsed
+        self.counts[label] += 1
+
+    def __enter__(self) -> StatementTimer:
+        event.listen(self.db.engine, "before_cursor_execute", self._before)
+        event.listen(self.db.engine, "after_cursor_execute", self._after)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        event.remove(self.db.engine, "before_cursor_execute", self._before)
+        event.remove(self.db.engine, "after_cursor_execute", self._after)
+
+    def report(self, title: str, top: int = 12) -> None:
+        total = sum(self.totals.values())
+        print(f"  {title}: statements {total:.2f}s")
+        for label, seconds in sorted(self.totals.items(), key=lambda kv: -kv[1])[:top]:
+            if seconds >= 0.005:
+                print(f"    {seconds:8.3f}s {100 * seconds / max(total, 1e-9):5.1f}%  ×{self.counts[label]:<3} {label}")
+
+
+# ---------------------------------------------------------------------------------------------- measurements
+
+
+def measure_full(app, db: Database, as_of: dt.date, shards: int) -> float:
+    """Send `lux.compute.full`, wait for the chord's fleet task; seconds from send to done."""
+    with db.engine.connect() as conn:
+        before = conn.execute(text("SELECT coalesce(max(id), 0) FROM compute_runs")).scalar_one()
+    started = time.perf_counter()
+    sent = app.send_task("lux.compute.full", kwargs={"as_of": as_of.isoformat(), "shards": shards})
+    started_fleet = sent.get(timeout=600)
+    app.AsyncResult(started_fleet["fleet_task_id"]).get(timeout=7200)
+    seconds = time.perf_counter() - started
+    with db.engine.connect() as conn:
+        rows = conn.execute(text("""
+            SELECT task, coalesce(shard, '-'), sites, rows_written, extract(epoch FROM finished_at - started_at),
+                   extract(epoch FROM started_at - min(started_at) OVER ())
+              FROM compute_runs WHERE id > :before ORDER BY id"""), {"before": before}).all()
+    print(f"  {'task':<20}{'shard':>7}{'sites':>9}{'rows':>12}{'seconds':>9}{'start+s':>9}")
+    for task, shard, sites, written, seconds_run, offset in rows:
+        print(f"  {task:<20}{shard:>7}{sites or 0:>9}{written or 0:>12}{float(seconds_run):>9.2f}{float(offset):>9.2f}")
+    return seconds
+
+
+def latest_registers(db: Database) -> list[tuple[int, str, float, float]]:
+    """(pk, site_id, capacity, last register) of every site, from the computed status."""
+    with db.engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(text("""
+            SELECT s.id, s.site_id, s.capacity_kwp, coalesce(st.last_register_kwh, 1000)
+              FROM sites s LEFT JOIN site_status st ON st.site_pk = s.id ORDER BY s.id"""))]
+
+
+def reading_json(site_id: str, at: str, register: float, signal_level: int, serial: str) -> str:
+    return (f'{{"site_id":"{site_id}","reading_at":"{at}","register_kwh":{register:.3f},'
+            f'"signal_level":{signal_level},"network":"EE","meter_serial":"{serial}"}}')
+
+
+def ingest_new_day(db: Database, fleet: list, new_day: dt.date, tz: str) -> float:
+    """One evening reading of `new_day` for every site, through `ingest_json` in batches of 5,000."""
+    at = dt.datetime.combine(new_day, dt.time(20, 45), ZoneInfo(tz)).isoformat()
+    started = time.perf_counter()
+    accepted = 0
+    for i in range(0, len(fleet), BATCH):
+        rows = []
+        for pk, site_id, capacity, register in fleet[i:i + BATCH]:
+            grown = register if pk % 211 == 0 else register + capacity * (1.5 + (pk % 7) / 4)
+            rows.append(reading_json(site_id, at, grown, 5 + pk % 27, f"M{pk}"))
+        body = ("[" + ",".join(rows) + "]").encode()
+        accepted += ingest_json(db, body, replace=False, request_id=f"bench-nightly-{i // BATCH}").accepted
+    assert accepted == len(fleet), f"nightly: accepted {accepted} of {len(fleet)}"
+    return time.perf_counter() - started
+
+
+def measure_nightly(db: Database, new_day: dt.date, timer: StatementTimer) -> tuple[float, dict]:
+    """Every result after the new day: the sweep's incremental recompute of all journal entries, then the
+    fleet refresh it owes (rollups and snapshots)."""
+    started = time.perf_counter()
+    with timer:
+        result = modes.run_incremental(db, task="bench", task_id=None, as_of=new_day, entries=modes.SWEEP_ENTRIES)
+        result["fleet"] = modes.run_fleet_refresh(db, task="bench", task_id=None, as_of=new_day)
+    return time.perf_counter() - started, result
+
+
+def measure_status(db: Database, params: Params, as_of: dt.date, sites: list[int] | None = None) -> tuple[float, int]:
+    started = time.perf_counter()
+    with db.session_scope() as session:
+        written = engine.refresh_statuses(session, params, as_of, sites=sites)
+    return time.perf_counter() - started, written
+
+
+LOOP_QUERY = """
+    SELECT reading_at, register_kwh FROM readings
+     WHERE site_pk = %s AND reading_at >= %s AND reading_at < %s ORDER BY reading_at
+"""
+
+
+def loop_status(rows: list[tuple[dt.datetime, float]], zone: ZoneInfo, as_of: dt.date, params: Params) -> str:
+    """The status from one site's recent readings, in Python (closing register per local day)."""
+    closing: dict[dt.date, float] = {}
+    for at, register in rows:
+        closing[at.astimezone(zone).date()] = register  # ordered by time: the last one of a day wins
+    if not closing:
+        return "no_coms"
+    last_day = max(closing)
+    if (as_of - last_day).days >= params.no_coms_days:
+        return "no_coms"
+    cutoff = last_day - dt.timedelta(days=params.zero_read_days)
+    earlier = [day for day in closing if day <= cutoff]
+    if earlier and abs(closing[last_day] - closing[max(earlier)]) <= params.flat_tolerance_kwh:
+        return "zero_read"
+    return "healthy"
+
+
+def measure_loop(db: Database, params: Params, as_of: dt.date, pks: list[int]) -> tuple[float, dict[int, str]]:
+    """The original product's way: one indexed query per site for its last 30 days, then Python."""
+    zone = ZoneInfo(params.timezone)
+    start = dt.datetime.combine(as_of - dt.timedelta(days=30), dt.time(), zone)
+    end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(), zone)
+    found: dict[int, str] = {}
+    with db.raw_connection() as conn:
+        started = time.perf_counter()
+        with conn.cursor() as cur:
+            for pk in pks:
+                cur.execute(LOOP_QUERY, (pk, start, end), prepare=True)
+                found[pk] = loop_status(cur.fetchall(), zone, as_of, params)
+        conn.commit()
+        seconds = time.perf_counter() - started
+    return seconds, found
+
+
+def compare_loop(db: Database, found: dict[int, str]) -> tuple[int, dict[str, int]]:
+    with db.engine.connect() as conn:
+        stored = dict(conn.execute(text("SELECT site_pk, status FROM site_status WHERE site_pk = ANY(:pks)"),
+                                   {"pks": list(found)}).all())
+    agree = sum(stored.get(pk) == value for pk, value in found.items())
+    counts: dict[str, int] = defaultdict(int)
+    for value in stored.values():
+        counts[value] += 1
+    return agree, dict(counts)
+
+
+# ---------------------------------------------------------------------------------------------- freshness
+
+
+class Background:
+    """Paced POSTs of 5,000 new readings of the background sites, from a few client threads."""
+
+    def __init__(self, port: int, token: str, fleet: list, args: argparse.Namespace, days: list[dt.datetime]) -> None:
+        self.port, self.token, self.rate, self.clients = port, token, args.background_rate, args.clients
+        self.chunks = [fleet[i:i + BATCH] for i in range(0, len(fleet), BATCH)]
+        self.per_batch = len(fleet) / len(self.chunks)  # mean readings per batch, for pacing
+        self.days = days  # the evening instant of each free day, in order: round r posts days[r]
+        self.exhausted = threading.Event()
+        self.lock = threading.Lock()
+        self.next_batch = 0
+        self.accepted = 0
+        self.log: list[tuple[float, int]] = []  # (monotonic time of the answer, accepted)
+        self.errors: list[str] = []
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self._client, daemon=True) for _ in range(self.clients)]
+
+    def start(self) -> None:
+        self.started = time.perf_counter()
+        for thread in self.threads:
+            thread.start()
+
+    def finish(self) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(timeout=120)
+
+    def _take(self) -> int:
+        with self.lock:
+            batch = self.next_batch
+            self.next_batch += 1
+            return batch
+
+    def _body(self, batch: int) -> bytes | None:
+        """Batch `batch`: one chunk of sites, each with its reading of the round's new day (None: no day left)."""
+        chunk = self.chunks[batch % len(self.chunks)]
+        round_no = batch // len(self.chunks)
+        if round_no >= len(self.days):
+            return None
+        at = self.days[round_no].isoformat()
+        rows = [reading_json(site_id, at, register + (round_no + 1) * capacity * 2.5, 5 + pk % 27, f"M{pk}")
+                for pk, site_id, capacity, register in chunk]
+        return ("[" + ",".join(rows) + "]").encode()
+
+    def _client(self) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=300)
+        headers = {"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"}
+        while not self.stop.is_set():
+            batch = self._take()
+            due = self.started + batch * self.per_batch / self.rate
+            delay = due - time.perf_counter()
+            if delay > 0 and self.stop.wait(delay):
+                return
+            body = self._body(batch)
+            if body is None:
+                self.exhausted.set()
+                return
+            conn.request("POST", "/api/v1/readings", body=body, headers=headers)
+            response = conn.getresponse()
+            answer = json.loads(response.read())
+            if response.status != 200:
+                self.errors.append(f"{response.status} {answer}")
+                return
+            with self.lock:
+                self.accepted += answer["accepted"]
+                self.log.append((time.perf_counter(), answer["accepted"]))
+
+    def rate_between(self, start: float, end: float) -> float:
+        with self.lock:
+            done = sum(n for at, n in self.log if start <= at <= end)
+        return done / max(end - start, 1e-9)
+
+
+def probe_once(conn: http.client.HTTPConnection, headers: dict, site: tuple, timeout_s: float) -> float | None:
+    """POST one new reading of the probe site, poll its status every 20 ms; seconds until it shows."""
+    pk, site_id, _capacity, register = site
+    now = dt.datetime.now(dt.UTC)
+    at = now.replace(microsecond=now.microsecond // 1000 * 1000)
+    body = ("[" + reading_json(site_id, at.isoformat(), register + 1.0, 20, f"M{pk}") + "]").encode()
+    conn.request("POST", "/api/v1/readings", body=body, headers={**headers, "Content-Type": "application/json"})
+    response = conn.getresponse()
+    answer = json.loads(response.read())
+    returned = time.perf_counter()
+    if response.status != 200 or answer["accepted"] != 1:
+        raise SystemExit(f"probe POST failed: {response.status} {answer}")
+    while time.perf_counter() - returned < timeout_s:
+        conn.request("GET", f"/api/v1/sites/{site_id}/communication-status", headers=headers)
+        response = conn.getresponse()
+        shown = json.loads(response.read())
+        seen = time.perf_counter()
+        if response.status == 200 and shown.get("last_reading_at") and \
+                dt.datetime.fromisoformat(shown["last_reading_at"]) == at:
+            return seen - returned
+        time.sleep(0.02)
+    return None
+
+
+def free_days(after: dt.date, tz: str) -> list[dt.datetime]:
+    """Evening instants of the days after `after` up to yesterday: new days the background load may post."""
+    zone, today = ZoneInfo(tz), fleet_today(tz)
+    return [dt.datetime.combine(after + dt.timedelta(days=n), dt.time(20, 45), zone)
+            for n in range(1, (today - after).days)]
+
+
+def measure_freshness(port: int, token: str, fleet: list, args: argparse.Namespace, days: list) -> dict:
+    probes, others = fleet[-args.freshness_batches:], fleet[:-args.freshness_batches]
+    background = Background(port, token, others, args, days)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    headers = {"Authorization": f"Bearer {token}"}
+    delays: list[float] = []
+    missed = 0
+    background.start()
+    try:
+        time.sleep(args.warmup)
+        window_start = time.perf_counter()
+        for site in probes:
+            if background.exhausted.is_set():
+                break  # no new day left: the rest would not run beside the load
+            delay = probe_once(conn, headers, site, timeout_s=60)
+            if delay is None:
+                missed += 1
+            else:
+                delays.append(delay)
+            if background.errors:
+                raise SystemExit(f"background load failed: {background.errors[:2]}")
+        window_end = time.perf_counter()
+    finally:
+        background.finish()
+    return {"delays": delays, "missed": missed, "rate": background.rate_between(window_start, window_end),
+            "rounds": min(background.next_batch // len(background.chunks), len(days)),
+            "window_s": window_end - window_start, "background_accepted": background.accepted}
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))] if ordered else float("nan")
+
+
+# ---------------------------------------------------------------------------------------------- main
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sites", type=int, default=100_000)
+    parser.add_argument("--days", type=int, default=365)
+    parser.add_argument("--loop-sites", type=int, default=10_000)
+    parser.add_argument("--shards", type=int, default=4)
+    parser.add_argument("--freshness-batches", type=int, default=100)
+    parser.add_argument("--skip-freshness", action="store_true")
+    parser.add_argument("--reuse", action="store_true", help="reuse a loaded bench database of the same size")
+    parser.add_argument("--profile-shard", action="store_true",
+                        help="after the full run, time the statements of 1/20 of the sites rerun in process")
+    parser.add_argument("--background-rate", type=float, default=55_000, help="target background readings/s")
+    parser.add_argument("--clients", type=int, default=4, help="background load client threads")
+    parser.add_argument("--api-workers", type=int, default=4)
+    parser.add_argument("--warmup", type=float, default=3.0, help="seconds of background load before probing")
+    parser.add_argument("--background-days", type=int, default=130,
+                        help="days left free after the loaded ones for the background load (one per site per round)")
+    return parser.parse_args()
+
+
+def setup(args: argparse.Namespace, workdir: Path) -> tuple[list, Settings]:
+    env_settings = Settings.from_env()
+    servers, pg_url, redis_url = start_servers(env_settings, workdir)
+    admin = pg_url.rsplit("/", 1)[0] + "/postgres"
+    ensure_database(admin, DB_NAME)
+    settings = env_settings.with_changes(database_url=pg_url.rsplit("/", 1)[0] + f"/{DB_NAME}", redis_url=redis_url)
+    redis.Redis.from_url(redis_url).delete("compute", "ingest", "maintenance")  # stale tasks of a killed run
+    return servers, settings
+
+
+def run_core(args: argparse.Namespace, settings: Settings, db: Database, app, results: dict) -> dt.date:
+    """Everything measured through the worker or in process, before the freshness run."""
+    tz = settings.timezone
+    params = Params(timezone=tz)
+    _first_day, last_day = prepare_database(settings.database_url, args, tz)
+    new_day = last_day + dt.timedelta(days=1)
+    say(f"full rebuild as of {last_day} through Celery ({args.shards} shards, concurrency 2) …")
+    results["full_s"] = measure_full(app, db, last_day, args.shards)
+    say(f"full_s={results['full_s']:.2f}")
+    if args.profile_shard:
+        profile_shard(db, last_day, args.shards)
+    fleet = latest_registers(db)
+    ingest_s = ingest_new_day(db, fleet, new_day, tz)
+    say(f"ingested {len(fleet):,} readings of {new_day} through ingest_json in {ingest_s:.1f}s (not timed)")
+    timer = StatementTimer(db)
+    results["nightly_s"], nightly = measure_nightly(db, new_day, timer)
+    say(f"nightly_s={results['nightly_s']:.2f} {nightly}")
+    timer.report("nightly run_incremental")
+    results["status_s"], written = measure_status(db, params, new_day)
+    say(f"status_s={results['status_s']:.2f} (rows {written})")
+    pks = [row[0] for row in fleet[:args.loop_sites]]
+    setbased_timer = StatementTimer(db)
+    with setbased_timer:
+        results["setbased_s"], _ = measure_status(db, params, new_day, pks)
+    setbased_timer.report(f"set-based status of {len(pks)} sites", top=6)
+    results["loop_s"], found = measure_loop(db, params, new_day, pks)
+    agree, counts = compare_loop(db, found)
+    results["setbased_vs_loop"] = results["loop_s"] / results["setbased_s"]
+    say(f"set-based {results['setbased_s']:.3f}s vs loop {results['loop_s']:.2f}s on {len(pks)} sites "
+        f"(statuses {counts}; loop agrees on {agree}/{len(pks)})")
+    return new_day
+
+
+def profile_shard(db: Database, as_of: dt.date, shards: int) -> None:
+    shards = max(shards, PROFILE_SHARDS)  # a slice is enough for the proportions
+    timer = StatementTimer(db)
+    started = time.perf_counter()
+    with timer:
+        modes.run_shard(db, task="bench.profile", task_id=None, as_of=as_of, shard=0, shards=shards)
+    say(f"profile: shard 0/{shards} rerun in process in {time.perf_counter() - started:.2f}s")
+    timer.report(f"shard 0/{shards}")
+
+
+def run_freshness(args: argparse.Namespace, db: Database, env: dict, workdir: Path, results: dict,
+                  new_day: dt.date) -> None:
+    with db.session_scope() as session:
+        session.execute(text("DELETE FROM api_clients WHERE name = 'bench-compute'"))
+        token = tokens.create_client(session, "bench-compute", ["ingest", "read"])
+    fleet = latest_registers(db)
+    port = free_port()
+    with start_api(env, workdir, port, args.api_workers) as api:
+        wait_for_api(api, port)
+        days = free_days(new_day, db.settings.timezone)
+        say(f"freshness: {args.freshness_batches} probes beside ≈{args.background_rate:,.0f} readings/s; "
+            f"{len(days)} new days free for the background load ({days[0].date()} … {days[-1].date()}) …")
+        fresh = measure_freshness(port, token, fleet, args, days)
+    delays = fresh["delays"]
+    results.update(freshness_median_s=statistics.median(delays) if delays else float("nan"),
+                   freshness_p95_s=percentile(delays, 0.95), background_rate=fresh["rate"])
+    say(f"freshness: {len(delays)} probes seen, {fresh['missed']} missed (>60 s), window {fresh['window_s']:.1f}s, "
+        f"rounds {fresh['rounds']}, "
+        f"background accepted {fresh['background_accepted']:,}, max " + (f"{max(delays):.2f}s" if delays else "-"))
+
+
+def print_report(args: argparse.Namespace, results: dict) -> None:
+    print()
+    print(f"sites={args.sites} days={args.days} readings≈{args.sites * args.days:,} shards={args.shards} "
+          f"loop_sites={args.loop_sites}")
+    print(f"{'measure':<22}{'value':>12}{'target':>12}  ok")
+    rows = [("full_s", "≤"), ("nightly_s", "≤"), ("status_s", "≤"), ("setbased_vs_loop", "≥")]
+    if "freshness_p95_s" in results:
+        rows.append(("freshness_p95_s", "≤"))
+    for name, sense in rows:
+        value, target = results[name], TARGETS[name]
+        ok = value <= target if sense == "≤" else value >= target
+        print(f"{name:<22}{value:>12.2f}{sense + f'{target:g}':>12}  {'yes' if ok else 'NO'}")
+    if "freshness_p95_s" in results:
+        print(f"freshness_median_s={results['freshness_median_s']:.2f} "
+              f"freshness_p95_s={results['freshness_p95_s']:.2f} "
+              f"background_readings_per_s={results['background_rate']:.0f}")
+    print(f"full_s={results['full_s']:.2f} nightly_s={results['nightly_s']:.2f} status_s={results['status_s']:.2f} "
+          f"setbased_vs_loop={results['setbased_vs_loop']:.2f}")
+
+
+def main() -> None:
+    args = parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="lux-bench-compute-"))
+    servers, settings = setup(args, workdir)
+    from worker.app import celery_app, configure
+
+    results: dict = {}
+    db = None
+    try:
+        db = Database(settings)
+        upgrade(db.engine)
+        configure(celery_app, settings)
+        env = {**os.environ, "DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url,
+               "LUX_LOG_LEVEL": "WARNING"}
+        with start_worker(env, workdir) as worker:
+            wait_for_worker(celery_app, worker)
+            new_day = run_core(args, settings, db, celery_app, results)
+            if not args.skip_freshness:
+                run_freshness(args, db, env, workdir, results, new_day)
+    finally:
+        if db is not None:
+            db.engine.dispose()
+        for server in reversed(servers):
+            server.stop()
+    print_report(args, results)
+
+
+if __name__ == "__main__":
+    main()
