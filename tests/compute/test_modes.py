@@ -1,0 +1,63 @@
+"""The incremental mode's claims and the fleet refresh they owe, run in-process against PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import text
+
+from lux.compute import modes
+from lux.ingest.journal import mark_dirty
+
+D = dt.date(2026, 6, 10)
+
+
+@pytest.fixture
+def two_sites(database) -> dict[str, int]:
+    """Two sites with ten days of readings each, and one journal entry per site."""
+    with database.engine.begin() as conn:
+        pks = dict(conn.execute(text("INSERT INTO sites (site_id, name, region, capacity_kwp) VALUES "
+                                     "('A', 'a', 'London', 4), ('B', 'b', 'Wales', 3) RETURNING site_id, id")).all())
+        conn.execute(text("""
+            INSERT INTO readings (site_pk, reading_at, register_kwh)
+            SELECT s.id, d + time '19:00', 10 * extract(day FROM d) * s.id
+              FROM sites s, generate_series(date '2026-06-01', date '2026-06-10', interval '1 day') d"""))
+    with database.session_scope() as session:
+        mark_dirty(session, [pks["A"]], reason="test", from_day=dt.date(2026, 6, 1))
+        mark_dirty(session, [pks["B"]], reason="test", from_day=dt.date(2026, 6, 5))
+    return pks
+
+
+def scalar(database, sql: str) -> object:
+    with database.engine.connect() as conn:
+        return conn.execute(text(sql)).scalar()
+
+
+def test_an_event_takes_its_own_entry_first_and_no_more_than_asked(database, two_sites):
+    with database.engine.connect() as conn:
+        first, second = conn.execute(text("SELECT id FROM ingest_journal ORDER BY id")).scalars().all()
+    done = modes.run_incremental(database, task="t", task_id=None, journal_ids=[second], entries=1, as_of=D)
+    assert (done["claimed"], done["from_day"]) == (1, "2026-06-05")
+    assert scalar(database, "SELECT count(*) FROM site_status") == 1
+    assert scalar(database, "SELECT array_agg(id) FROM ingest_journal") == [first]
+    # its entry already taken: the event's task does nothing, and records nothing
+    assert modes.run_incremental(database, task="t", task_id=None, journal_ids=[second], as_of=D) == {
+        "claimed": 0, "fleet_refresh": False}
+    assert scalar(database, "SELECT count(*) FROM compute_runs") == 1
+
+
+def test_one_fleet_refresh_takes_every_request_owed(database, two_sites):
+    for _ in range(2):
+        assert modes.run_incremental(database, task="t", task_id=None, entries=1, as_of=D)["fleet_refresh"]
+    assert scalar(database, "SELECT count(*) FROM fleet_refresh_requests") == 2
+    assert scalar(database, "SELECT count(*) FROM daily_rollups") == 0  # owed, not yet built
+
+    done = modes.run_fleet_refresh(database, task="t", task_id=None, as_of=D)
+    # A was rebuilt whole (no site day before its first reading): its first day is the earliest changed
+    assert (done["requests"], done["from_day"]) == (2, "2026-06-01")
+    assert scalar(database, "SELECT count(*) FROM fleet_refresh_requests") == 0
+    fleet = scalar(database, "SELECT generation_kwh FROM daily_rollups WHERE area = 'fleet' AND day = '2026-06-10'")
+    assert fleet == pytest.approx(10 * two_sites["A"] + 10 * two_sites["B"])
+    assert scalar(database, "SELECT count(*) FROM fleet_snapshots WHERE as_of = '2026-06-10'") == 5
+    assert modes.run_fleet_refresh(database, task="t", task_id=None, as_of=D) == {"requests": 0}
