@@ -34,7 +34,7 @@ TAKE_FLEET_REFRESH = text("""
     WITH taken AS (DELETE FROM fleet_refresh_requests RETURNING from_day) SELECT count(*), min(from_day) FROM taken
 """)
 
-EVENT_ENTRIES = 8  # journal entries one ingest event may take: its own and the oldest others
+EVENT_ENTRIES = 2  # journal entries one ingest event may take: its own and the oldest other one
 SWEEP_ENTRIES = 100
 
 
