@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from models import ExpectedGeneration
+from tests.pvgis import pvcalc_response
 
 URL = "/api/v1/sites/SITE-1/expected-generation"
 MONTHLY = [95.0, 140.0, 250.5, 330.0, 390.0, 400.0, 395.0, 345.0, 270.0, 180.0, 110.0, 80.25]
@@ -14,28 +15,7 @@ SITE = {"site_id": "SITE-1", "name": "Rose Farm", "capacity_kwp": 4.2}
 
 
 def pvgis_response(months=range(1, 13), energy=lambda month: MONTHLY[month - 1]) -> dict:
-    """A PVGIS 5.2 PVcalc JSON response (outputformat=json), shaped as PVGIS sends it."""
-    return {
-        "inputs": {
-            "location": {"latitude": 50.72, "longitude": -3.53, "elevation": 40.0},
-            "meteo_data": {"radiation_db": "PVGIS-SARAH2", "meteo_db": "ERA5", "year_min": 2005, "year_max": 2020,
-                           "use_horizon": True, "horizon_db": "DEM-calculated"},
-            "mounting_system": {"fixed": {"slope": {"value": 35, "optimal": False},
-                                          "azimuth": {"value": 0, "optimal": False}, "type": "building-integrated"}},
-            "pv_module": {"technology": "c-Si", "peak_power": 4.2, "system_loss": 14.0},
-        },
-        "outputs": {
-            "monthly": {"fixed": [
-                {"month": m, "E_d": round(energy(m) / 30, 2), "E_m": energy(m), "H(i)_d": 3.1, "H(i)_m": 96.4,
-                 "SD_m": 12.5}
-                for m in months
-            ]},
-            "totals": {"fixed": {"E_d": 9.3, "E_m": 282.1, "E_y": 2985.75, "H(i)_d": 3.5, "H(i)_m": 106.2,
-                                 "H(i)_y": 1274.6, "SD_m": 20.1, "SD_y": 110.4, "l_aoi": -3.1, "l_spec": "1.2",
-                                 "l_tg": -6.2, "l_total": -20.5}},
-        },
-        "meta": {"inputs": {}, "outputs": {}},
-    }
+    return pvcalc_response([energy(month) for month in range(1, 13)], months)
 
 
 @pytest.fixture

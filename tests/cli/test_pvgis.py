@@ -9,33 +9,13 @@ from sqlalchemy import select
 from lux import sites
 from lux.cli import main
 from models import ExpectedGeneration
+from tests.pvgis import pvcalc_response
 
 E_M = [52.3, 78.1, 131.7, 170.2, 205.9, 203.4, 209.8, 182.6, 139.5, 95.0, 57.4, 44.6]  # 1570.5 kWh/year
 
 
 def pvcalc(e_m=E_M) -> dict:
-    """A PVGIS 5.2 PVcalc JSON response (outputformat=json) for a 1.5 kWp roof."""
-    return {
-        "inputs": {
-            "location": {"latitude": 53.48, "longitude": -2.24, "elevation": 52.0},
-            "meteo_data": {"radiation_db": "PVGIS-SARAH2", "meteo_db": "ERA5", "year_min": 2005, "year_max": 2020,
-                           "use_horizon": True, "horizon_db": "DEM-calculated"},
-            "mounting_system": {"fixed": {"slope": {"value": 30, "optimal": False},
-                                          "azimuth": {"value": 5, "optimal": False}, "type": "building-integrated"}},
-            "pv_module": {"technology": "c-Si", "peak_power": 1.5, "system_loss": 14.0},
-            "economic_data": {"system_cost": None, "interest": None, "lifetime": None},
-        },
-        "outputs": {
-            "monthly": {"fixed": [
-                {"month": month, "E_d": round(kwh / 30, 2), "E_m": kwh, "H(i)_d": 1.2, "H(i)_m": 37.5, "SD_m": 8.4}
-                for month, kwh in enumerate(e_m, start=1)
-            ]},
-            "totals": {"fixed": {"E_d": 4.3, "E_m": 130.9, "E_y": 1570.5, "H(i)_d": 3.0, "H(i)_m": 92.1,
-                                 "H(i)_y": 1105.2, "SD_m": 11.2, "SD_y": 61.3, "l_aoi": -3.4, "l_spec": "0.7",
-                                 "l_tg": -4.9, "l_total": -19.6}},
-        },
-        "meta": {"inputs": {"location": {"description": "Selected location"}}, "outputs": {}},
-    }
+    return pvcalc_response(e_m)
 
 
 @pytest.fixture
