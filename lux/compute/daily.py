@@ -1,8 +1,8 @@
 """Site days: closing registers and daily generation, rebuilt from each scope site's anchor reading on.
 
 The scope (temporary table `compute_scope`, see engine.py) gives each site a `from_day`. The
-anchor is the site's last reading before that day; its own site-day row is kept and its
-`flat_since` continues the flat run. Days after the anchor are rebuilt from the readings, so a
+anchor is the site's last reading day before that day, found in site_days; its own row is kept
+and its `flat_since` continues the flat run. Days after the anchor are rebuilt from the readings, so a
 late reading also corrects the estimated days before it. A site without an anchor row is
 rebuilt from its first reading.
 """
@@ -12,21 +12,17 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-# Anchor of every site with a from_day; sites whose anchor has no site-day row are rebuilt whole.
+# Anchor of every site with a from_day: its last computed reading day before that day (readings before
+# the from_day are already in site_days); a site without one is rebuilt whole.
 ANCHOR = text("""
     UPDATE compute_scope sc
-       SET anchor_day = x.anchor_day, anchor_flat = x.flat_since, from_day = x.anchor_day + 1
-      FROM (SELECT s.site_pk, CASE WHEN sd.flat_since IS NOT NULL THEN a.day END AS anchor_day, sd.flat_since
-              FROM compute_scope s
-              LEFT JOIN LATERAL (
-                    SELECT (r.reading_at AT TIME ZONE :timezone)::date AS day
-                      FROM readings r
-                     WHERE r.site_pk = s.site_pk
-                       AND r.reading_at < (s.from_day::timestamp AT TIME ZONE :timezone)
-                     ORDER BY r.reading_at DESC LIMIT 1) a ON true
-              LEFT JOIN site_days sd ON sd.site_pk = s.site_pk AND sd.day = a.day AND sd.closing_at IS NOT NULL
-             WHERE s.from_day IS NOT NULL) x
-     WHERE sc.site_pk = x.site_pk
+       SET anchor_day = a.day, anchor_flat = a.flat_since, from_day = a.day + 1
+      FROM compute_scope s
+      LEFT JOIN LATERAL (
+            SELECT sd.day, sd.flat_since FROM site_days sd
+             WHERE sd.site_pk = s.site_pk AND sd.day < s.from_day AND sd.closing_at IS NOT NULL
+             ORDER BY sd.day DESC LIMIT 1) a ON true
+     WHERE sc.site_pk = s.site_pk AND s.from_day IS NOT NULL
 """)
 
 
@@ -104,6 +100,6 @@ REBUILD = text("""
 def rebuild_site_days(session: Session, timezone: str, flat_tolerance_kwh: float) -> int:
     """Rebuild the site days of every scope site after its anchor; returns rows written."""
     params = {"timezone": timezone, "flat_tolerance_kwh": flat_tolerance_kwh}
-    session.execute(ANCHOR, params)
+    session.execute(ANCHOR)
     session.execute(text("ANALYZE compute_scope"))
     return session.execute(REBUILD, params).rowcount

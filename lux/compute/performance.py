@@ -32,7 +32,7 @@ REBUILD = text("""
             SELECT eg.expected_kwh * m.covered_days
                    / extract(day FROM m.month + interval '1 month' - interval '1 day') AS expected_kwh
               FROM expected_generation eg
-             WHERE eg.site_pk = m.site_pk AND eg.month = extract(month FROM m.month)) x ON true
+             WHERE eg.site_pk = m.site_pk AND eg.month = CAST(extract(month FROM m.month) AS int)) x ON true
 """)
 
 

@@ -31,7 +31,7 @@ REBUILD = text(f"""
           FROM sites s
           JOIN site_days sd ON sd.site_pk = s.id AND sd.day <= least(:as_of, :to_day) AND sd.segment_end <= :as_of
            AND (CAST(:from_day AS date) IS NULL OR sd.day >= :from_day)
-          LEFT JOIN expected_generation eg ON eg.site_pk = s.id AND eg.month = extract(month FROM sd.day)
+          LEFT JOIN expected_generation eg ON eg.site_pk = s.id AND eg.month = CAST(extract(month FROM sd.day) AS int)
          WHERE s.active
          GROUP BY GROUPING SETS (({REGION}, sd.day), (sd.day))
     ), active AS (
