@@ -117,9 +117,10 @@ def compute(settings: Settings, as_of: dt.datetime | None, site_ids: tuple[str, 
     """Run a computation for a day or a range (backfill), here or on the workers; prints what it did."""
     from lux.compute import modes
     from lux.sites import site_pks_of
+    from lux.timeutil import fleet_today
 
     database = Database(settings)
-    day = (as_of or dt.datetime.now(settings.zone)).date()
+    day = as_of.date() if as_of else fleet_today(settings.timezone)
     start, end = (value.date() if value else None for value in (from_day, to_day))
     if full and (site_ids or start or end):
         raise click.UsageError("--full recomputes every site from its first day; drop --site/--from/--to.")

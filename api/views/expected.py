@@ -15,7 +15,7 @@ from api.extensions import blueprint
 from api.schemas.expected import ExpectedGenerationSchema, MonthlyKwhSchema, PvgisPvcalcSchema
 from api.views.sites import site_or_404
 from lux import expected
-from lux.ingest.journal import BEFORE_ANY_READING
+from lux.ingest.journal import BEFORE_ANY_READING, journal_event
 from models import Site
 
 blp = blueprint("expected", __name__, "/sites", "Expected monthly generation of a site (SPEC §2, PVGIS).")
@@ -89,6 +89,6 @@ class SiteExpectedGeneration(MethodView):
             raise ApiError(422, str(error), {"problems": error.problems}) from None
         stored = expected.store_expected(get_session(), site.id, values, expected.source_of(payload))
         if stored.journal_id is not None:  # changed values: the site's performance is recomputed
-            emit_ingest_event({"request_id": g.request_id, "journal_id": stored.journal_id,
-                               "sites_by_day": {BEFORE_ANY_READING.isoformat(): [site.id]}})
+            emit_ingest_event(journal_event(g.request_id, stored.journal_id,
+                                            {BEFORE_ANY_READING.isoformat(): [site.id]}))
         return _answer(site, stored)

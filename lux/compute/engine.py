@@ -1,6 +1,6 @@
 """One code path for every computation: a scope of sites, an as-of day, and where to start.
 
-`recompute` serves the three modes: incremental (dirty sites, each from its earliest touched
+`recompute_sites` serves the three modes: incremental (dirty sites, each from its earliest touched
 day), full (all sites or a shard `id % n = k`, from the beginning) and explicit (an operator's
 as-of day, sites and range). Each scope site is locked (one row of `compute_locks`) for the
 transaction, so two runs never recompute the same site at once; the second waits and then sees
@@ -11,7 +11,8 @@ transaction, so a run repeated for the same as-of day writes the same rows.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import text
@@ -73,41 +74,28 @@ CHANGED_FROM = text("""
 """)
 
 
-def recompute(session: Session, params: Params, as_of: dt.date, *, sites: SiteSelection = None,
-              from_day: dt.date | None = None, shard: tuple[int, int] | None = None) -> int:
-    """Recompute every per-site result of the selected sites as of `as_of`; returns rows written.
+def recompute_sites(session: Session, params: Params, as_of: dt.date, *, sites: SiteSelection = None,
+                    from_day: dt.date | None = None, shard: tuple[int, int] | None = None) -> Recomputed:
+    """Recompute every per-site result of the selected sites as of `as_of`.
 
     `sites`: None for all (or the shard `(k, n)`: sites with `id % n == k`), a list of site pks
     (each from `from_day`), or a mapping site pk → its own from-day (None: from its first day).
     """
-    return recompute_sites(session, params, as_of, sites=sites, from_day=from_day, shard=shard).rows
-
-
-def recompute_sites(session: Session, params: Params, as_of: dt.date, *, sites: SiteSelection = None,
-                    from_day: dt.date | None = None, shard: tuple[int, int] | None = None) -> Recomputed:
-    """`recompute`, telling also how many sites it covered and from which day values changed."""
-    _open_scope(session, sites, from_day, shard)
-    session.execute(ENSURE_LOCK_ROWS)
-    count = session.execute(LOCK).scalar_one()
     bound = params.as_sql()
-    written = rebuild_site_days(session, params.timezone, params.flat_tolerance_kwh)
-    changed_from = session.execute(CHANGED_FROM).scalar_one()
-    written += refresh_status(session, bound, as_of)
-    written += rebuild_performance(session, as_of)
-    written += rebuild_anomalies(session, bound, as_of)
-    session.execute(text("DROP TABLE compute_scope"))
+    with _locked_scope(session, sites, from_day, shard) as count:
+        written = rebuild_site_days(session, params.timezone, params.flat_tolerance_kwh)
+        changed_from = session.execute(CHANGED_FROM).scalar_one()
+        written += refresh_status(session, bound, as_of)
+        written += rebuild_performance(session, as_of)
+        written += rebuild_anomalies(session, bound, as_of)
     return Recomputed(written, count, changed_from)
 
 
 def refresh_statuses(session: Session, params: Params, as_of: dt.date, *, sites: SiteSelection = None,
                      shard: tuple[int, int] | None = None) -> int:
     """Only the communication status of the selected sites as of `as_of`, from their cached site days."""
-    _open_scope(session, sites, None, shard)
-    session.execute(ENSURE_LOCK_ROWS)
-    session.execute(LOCK)
-    written = refresh_status(session, params.as_sql(), as_of)
-    session.execute(text("DROP TABLE compute_scope"))
-    return written
+    with _locked_scope(session, sites, None, shard):
+        return refresh_status(session, params.as_sql(), as_of)
 
 
 def recompute_rollups(session: Session, as_of: dt.date, from_day: dt.date | None = None,
@@ -118,6 +106,16 @@ def recompute_rollups(session: Session, as_of: dt.date, from_day: dt.date | None
     """
     session.execute(text("SELECT pg_advisory_xact_lock(hashtext('lux.compute.rollups'))"))
     return rebuild_rollups(session, as_of, from_day, to_day)
+
+
+@contextmanager
+def _locked_scope(session: Session, sites: SiteSelection, from_day: dt.date | None,
+                  shard: tuple[int, int] | None) -> Iterator[int]:
+    """The scope table of the selected sites, each locked for the transaction; yields how many there are."""
+    _open_scope(session, sites, from_day, shard)
+    session.execute(ENSURE_LOCK_ROWS)
+    yield session.execute(LOCK).scalar_one()
+    session.execute(text("DROP TABLE compute_scope"))
 
 
 def _open_scope(session: Session, sites: SiteSelection, from_day: dt.date | None,

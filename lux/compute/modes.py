@@ -12,21 +12,15 @@ import datetime as dt
 from collections.abc import Sequence
 
 from sqlalchemy import text
+from sqlalchemy.orm import Session
 
 from lux.compute.engine import recompute_rollups, recompute_sites
 from lux.compute.params import Params
 from lux.compute.runs import Run, recorded
 from lux.compute.snapshots import build_snapshots
 from lux.db import Database
-from lux.ingest.journal import claim_journal_entries
-from lux.timeutil import fleet_today as today_in
-
-PENDING = text("""
-    SELECT EXISTS (SELECT 1 FROM ingest_journal
-                    WHERE (CAST(:ids AS bigint[]) IS NULL OR id = ANY(CAST(:ids AS bigint[])))
-                      AND created_at <= now() - make_interval(secs => :older_than))
-""")
-
+from lux.ingest.journal import claim_journal_entries, has_pending
+from lux.timeutil import fleet_today
 
 REQUEST_FLEET_REFRESH = text("INSERT INTO fleet_refresh_requests (from_day) VALUES (:from_day)")
 FLEET_REFRESH_PENDING = text("SELECT EXISTS (SELECT 1 FROM fleet_refresh_requests)")
@@ -43,11 +37,6 @@ def params_for(db: Database) -> Params:
     return Params(timezone=db.settings.timezone)
 
 
-def fleet_today(db: Database) -> dt.date:
-    """Today in the fleet time zone: the default as-of day."""
-    return today_in(db.settings.timezone)
-
-
 def run_incremental(db: Database, *, task: str, task_id: str | None, journal_ids: Sequence[int] | None = None,
                     older_than_s: float = 0.0, as_of: dt.date | None = None, entries: int = EVENT_ENTRIES) -> dict:
     """Recompute the sites of pending journal entries: those of `journal_ids` first, then the oldest others.
@@ -59,10 +48,9 @@ def run_incremental(db: Database, *, task: str, task_id: str | None, journal_ids
     a `fleet_refresh_requests` row, written in the same transaction, is taken by
     `run_fleet_refresh`. Nothing pending (or the named entries already taken): nothing is recorded.
     """
-    as_of = as_of or fleet_today(db)
+    as_of = as_of or fleet_today(db.settings.timezone)
     with db.session_scope() as session:
-        bound = {"ids": list(journal_ids) if journal_ids else None, "older_than": older_than_s}
-        if not session.execute(PENDING, bound).scalar_one():
+        if not has_pending(session, journal_ids, older_than_s=older_than_s):
             return {"claimed": 0, "fleet_refresh": False}
     run = Run(task=task, task_id=task_id, mode="incremental", as_of=as_of)
     with recorded(db, run):
@@ -79,7 +67,7 @@ def run_incremental(db: Database, *, task: str, task_id: str | None, journal_ids
 
 def run_fleet_refresh(db: Database, *, task: str, task_id: str | None, as_of: dt.date | None = None) -> dict:
     """Take every pending fleet refresh request and rebuild the rollups from the earliest day, then the snapshots."""
-    as_of = as_of or fleet_today(db)
+    as_of = as_of or fleet_today(db.settings.timezone)
     with db.session_scope() as session:
         if not session.execute(FLEET_REFRESH_PENDING).scalar_one():
             return {"requests": 0}
@@ -88,8 +76,7 @@ def run_fleet_refresh(db: Database, *, task: str, task_id: str | None, as_of: dt
         requests, from_day = session.execute(TAKE_FLEET_REFRESH).one()
         if requests:
             run.from_day = from_day
-            run.rows_written = (recompute_rollups(session, as_of, from_day)
-                                + build_snapshots(session, params_for(db), as_of))
+            run.rows_written = _fleet_results(session, db, as_of, from_day)
     return {"requests": requests, "from_day": from_day and from_day.isoformat(), "rows": run.rows_written}
 
 
@@ -102,10 +89,10 @@ def run_shard(db: Database, *, task: str, task_id: str | None, as_of: dt.date, s
     return {"shard": run.shard, "sites": done.sites, "rows": done.rows}
 
 
-def run_fleet(db: Database, *, task: str, task_id: str | None, as_of: dt.date, mode: str = "full",
+def run_fleet(db: Database, *, task: str, task_id: str | None, as_of: dt.date,
               from_day: dt.date | None = None) -> dict:
     """Rebuild the fleet rollups (from `from_day`, else all days) and the snapshots as of `as_of`."""
-    run = Run(task=task, task_id=task_id, mode=mode, as_of=as_of, from_day=from_day)
+    run = Run(task=task, task_id=task_id, mode="full", as_of=as_of, from_day=from_day)
     with recorded(db, run):
         run.rows_written = _refresh_fleet(db, as_of, from_day, every_day=from_day is None)
     return {"rows": run.rows_written}
@@ -113,7 +100,7 @@ def run_fleet(db: Database, *, task: str, task_id: str | None, as_of: dt.date, m
 
 def run_rollover(db: Database, *, task: str, task_id: str | None, as_of: dt.date | None = None) -> dict:
     """At the change of day: every site's status, month and running episodes as of the new day."""
-    as_of = as_of or fleet_today(db)
+    as_of = as_of or fleet_today(db.settings.timezone)
     run = Run(task=task, task_id=task_id, mode="rollover", as_of=as_of, from_day=as_of)
     with recorded(db, run):
         with db.session_scope() as session:
@@ -129,7 +116,7 @@ def run_explicit(db: Database, *, task: str, task_id: str | None, as_of: dt.date
     (default: each site's first day); fleet rollups are rebuilt from the first changed day up to `to_day`
     (default `as_of`), so a backfill of a range leaves later days alone.
     """
-    as_of = as_of or fleet_today(db)
+    as_of = as_of or fleet_today(db.settings.timezone)
     run = Run(task=task, task_id=task_id, mode="explicit", as_of=as_of, from_day=from_day, to_day=to_day)
     with recorded(db, run):
         with db.session_scope() as session:
@@ -140,7 +127,13 @@ def run_explicit(db: Database, *, task: str, task_id: str | None, as_of: dt.date
 
 def _refresh_fleet(db: Database, as_of: dt.date, from_day: dt.date | None, to_day: dt.date | None = None, *,
                    every_day: bool = False) -> int:
-    """Rollups of `from_day` … `to_day` (all days with `every_day`; none when nothing changed), then snapshots."""
+    """`_fleet_results` in a transaction of its own."""
     with db.session_scope() as session:
-        rows = recompute_rollups(session, as_of, from_day, to_day) if from_day or every_day else 0
-        return rows + build_snapshots(session, params_for(db), as_of)
+        return _fleet_results(session, db, as_of, from_day, to_day, every_day=every_day)
+
+
+def _fleet_results(session: Session, db: Database, as_of: dt.date, from_day: dt.date | None,
+                   to_day: dt.date | None = None, *, every_day: bool = False) -> int:
+    """Rollups of `from_day` … `to_day` (all days with `every_day`; none when nothing changed), then snapshots."""
+    rows = recompute_rollups(session, as_of, from_day, to_day) if from_day or every_day else 0
+    return rows + build_snapshots(session, params_for(db), as_of)

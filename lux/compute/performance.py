@@ -5,6 +5,8 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from lux.compute.sqlparts import days_in_month_sql
+
 CLEAR = text("""
     DELETE FROM monthly_performance mp USING compute_scope sc
      WHERE mp.site_pk = sc.site_pk
@@ -13,7 +15,7 @@ CLEAR = text("""
 """)
 
 # Months from the one holding the site's from_day (all months without one), valued days as of the run's day.
-REBUILD = text("""
+REBUILD = text(f"""
     INSERT INTO monthly_performance (site_pk, month, actual_kwh, covered_days, expected_kwh, ratio_pct, as_of,
                                      computed_at)
     SELECT m.site_pk, m.month, m.actual_kwh, m.covered_days, x.expected_kwh,
@@ -30,7 +32,7 @@ REBUILD = text("""
              GROUP BY 1, 2) m
       LEFT JOIN LATERAL (
             SELECT eg.expected_kwh * m.covered_days
-                   / extract(day FROM m.month + interval '1 month' - interval '1 day') AS expected_kwh
+                   / {days_in_month_sql("m.month")} AS expected_kwh
               FROM expected_generation eg
              WHERE eg.site_pk = m.site_pk AND eg.month = CAST(extract(month FROM m.month) AS int)) x ON true
 """)

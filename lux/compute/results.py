@@ -13,7 +13,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from lux.compute.snapshots import UNKNOWN, region_sql, signal_band_sql
+from lux.compute.snapshots import signal_band_sql
+from lux.compute.sqlparts import UNKNOWN, region_sql
 
 PAGE_HEAD = ("SELECT count(*) AS page_total, max(as_of) AS page_as_of, max(computed_at) AS page_computed_at "
              "FROM filtered")

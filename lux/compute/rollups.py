@@ -8,8 +8,10 @@ import datetime as dt
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-REGION = "coalesce(nullif(nullif(s.region, 'TBC'), ''), 'Unknown')"
-DAYS_IN_MONTH = "extract(day FROM date_trunc('month', sd.day) + interval '1 month - 1 day')"
+from lux.compute.sqlparts import days_in_month_sql, region_sql
+
+REGION = region_sql("s.region")
+DAYS_IN_MONTH = days_in_month_sql("sd.day")
 
 CLEAR = text("""
     DELETE FROM daily_rollups

@@ -13,10 +13,13 @@ from sqlalchemy.orm import Session
 from lux.db import Database
 from models import ComputeRun
 
-# Upsert by task id: a task redelivered after a worker died updates its own record.
-START = text("""
+INSERT_RUN = """
     INSERT INTO compute_runs (task, task_id, mode, as_of, shard, sites, from_day, to_day, outcome, started_at)
     VALUES (:task, :task_id, :mode, :as_of, :shard, :sites, :from_day, :to_day, :outcome, now())
+"""
+
+# Upsert by task id: a task redelivered after a worker died updates its own record.
+START = text(INSERT_RUN + """
     ON CONFLICT (task_id) DO UPDATE
        SET outcome = excluded.outcome, started_at = excluded.started_at, finished_at = NULL, error = NULL,
            as_of = excluded.as_of, shard = excluded.shard, sites = excluded.sites
@@ -24,11 +27,7 @@ START = text("""
 """)
 
 # The API records a run after sending its task; if the worker got there first, its record stands.
-QUEUED = text("""
-    INSERT INTO compute_runs (task, task_id, mode, as_of, shard, sites, from_day, to_day, outcome, started_at)
-    VALUES (:task, :task_id, :mode, :as_of, :shard, :sites, :from_day, :to_day, :outcome, now())
-    ON CONFLICT (task_id) DO NOTHING
-""")
+QUEUED = text(INSERT_RUN + "ON CONFLICT (task_id) DO NOTHING")
 
 FINISH = text("""
     UPDATE compute_runs

@@ -31,17 +31,12 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from lux.compute.params import Params
+from lux.compute.sqlparts import UNKNOWN, region_sql
 
 STATUSES = ("healthy", "zero_read", "no_coms")
 ANOMALY_TYPES = ("stuck_register", "register_rollback", "gap", "spike", "low_signal", "underperformance")
 SIGNAL_BANDS = ("Poor", "Average", "Good", "Excellent")
-UNKNOWN = "Unknown"
 TOP_SITES = 10
-
-
-def region_sql(column: str) -> str:
-    """The display region of a `sites.region` column: `Unknown` for null, empty or `TBC`."""
-    return f"COALESCE(NULLIF(NULLIF(btrim({column}), 'TBC'), ''), '{UNKNOWN}')"
 
 
 def signal_band_sql(column: str) -> str:

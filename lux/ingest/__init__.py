@@ -15,6 +15,7 @@ import psycopg
 
 from lux.db import Database
 from lux.ingest.batch import Chunk, MalformedBatch, decode_json_array, lazy_raw, validate
+from lux.ingest.journal import journal_event
 from lux.ingest.store import BatchWriter, Outcome
 from lux.timeutil import local_days
 
@@ -126,5 +127,5 @@ def event_for(outcome: Outcome, request_id: str) -> dict | None:
     """The post-commit event: the sites written, grouped by the earliest local day each touched."""
     if not outcome.sites_by_day:
         return None
-    return {"request_id": request_id, "journal_id": outcome.journal_id, "sites_by_day": outcome.sites_by_day}
+    return journal_event(request_id, outcome.journal_id, outcome.sites_by_day)
 

@@ -4,6 +4,7 @@ the ingest event or the periodic sweep."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -20,6 +21,19 @@ CLAIM = text("""
         RETURNING site_pks, from_days)
     SELECT pk, min(day) FROM claimed, unnest(site_pks, from_days) AS u(pk, day) GROUP BY pk ORDER BY pk
 """)
+
+
+PENDING = text("""
+    SELECT EXISTS (SELECT 1 FROM ingest_journal
+                    WHERE (CAST(:ids AS bigint[]) IS NULL OR id = ANY(CAST(:ids AS bigint[])))
+                      AND created_at <= now() - make_interval(secs => :older_than))
+""")
+
+
+def has_pending(session: Session, journal_ids: Sequence[int] | None, *, older_than_s: float = 0.0) -> bool:
+    """Whether journal entries (those of `journal_ids`, or any) older than `older_than_s` seconds wait."""
+    ids = list(journal_ids) if journal_ids else None
+    return session.execute(PENDING, {"ids": ids, "older_than": older_than_s}).scalar_one()
 
 
 def claim_journal_entries(session: Session, first: list[int] | None = None, *, older_than_s: float = 0.0,
@@ -48,3 +62,8 @@ def mark_dirty(session: Session, site_pks: list[int], *, reason: str,
                from_day: dt.date = BEFORE_ANY_READING) -> int:
     """Journal sites for recomputation from `from_day` (default: their first day) without new readings."""
     return session.execute(MARK, {"reason": reason, "pks": site_pks, "day": from_day}).scalar_one()
+
+
+def journal_event(request_id: str, journal_id: int, sites_by_day: dict[str, list[int]]) -> dict:
+    """The post-commit event naming a journal entry: its sites grouped by the earliest local day each touched."""
+    return {"request_id": request_id, "journal_id": journal_id, "sites_by_day": sites_by_day}

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, Phase, assume, given, note, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-from lux.compute.engine import recompute, recompute_rollups
+from lux.compute.engine import recompute_rollups, recompute_sites
 from lux.compute.params import Params
 from models import compute as compute_models
 from tests.compute import reference as ref
@@ -206,7 +206,7 @@ def insert_readings(session, readings: list[Reading]) -> None:
 
 def run_full(database, params: Params, as_of: dt.date, **scope) -> None:
     with database.session_scope() as session:
-        recompute(session, params, as_of, **scope)
+        recompute_sites(session, params, as_of, **scope)
     with database.session_scope() as session:
         recompute_rollups(session, as_of)
 
@@ -324,7 +324,7 @@ def test_sharded_runs_equal_one_run(database, fleet, params, shards):
     load(database, fleet)
     for k in range(shards):
         with database.session_scope() as session:
-            recompute(session, params, as_of, shard=(k, shards))
+            recompute_sites(session, params, as_of, shard=(k, shards))
     with database.session_scope() as session:
         recompute_rollups(session, as_of)
     sharded = snapshot(database)
@@ -386,7 +386,7 @@ def test_incremental_after_late_readings_equals_full(database, fleet, params, ex
     with database.session_scope() as session:
         insert_readings(session, late)
     with database.session_scope() as session:
-        recompute(session, params, as_of, sites=affected, from_day=from_day)
+        recompute_sites(session, params, as_of, sites=affected, from_day=from_day)
     with database.session_scope() as session:
         recompute_rollups(session, as_of, from_day=changed_from(fleet, late, params, from_day))
     incremental = snapshot(database)
@@ -417,5 +417,5 @@ def test_an_earlier_as_of_never_replaces_a_later_status(database, fleet, params,
     run_full(database, params, fleet.as_of)
     later = snapshot(database, ("site_status",))
     with database.session_scope() as session:
-        recompute(session, params, fleet.as_of - back * ONE_DAY)
+        recompute_sites(session, params, fleet.as_of - back * ONE_DAY)
     assert_same(later, snapshot(database, ("site_status",)), labels=(f"as of {fleet.as_of}", "after an earlier run"))

@@ -7,6 +7,7 @@ import datetime as dt
 from celery import chord
 
 from lux.compute import modes
+from lux.timeutil import fleet_today
 from worker.app import celery_app
 from worker.base import LuxTask
 
@@ -23,8 +24,7 @@ def full(self: LuxTask, as_of: str | None = None, shards: int | None = None) -> 
 
     The shards are a Celery group, so every worker consuming the compute queue takes a share.
     """
-    database = self.app.lux_database
-    day = _day(as_of) or modes.fleet_today(database)
+    day = _day(as_of) or fleet_today(self.app.lux_settings.timezone)
     count = shards or self.app.lux_settings.compute_shards
     header = [shard.s(day.isoformat(), index, count) for index in range(count)]
     result = chord(header)(fleet.si(day.isoformat()))
