@@ -11,6 +11,7 @@ from models.compute import (
     MonthlyPerformance,
     SiteDay,
     SiteStatus,
+    SiteTail,
 )
 from models.demo import DemoFault
 from models.ingest import IngestJournal, IngestReject
@@ -21,5 +22,5 @@ from models.sites import ExpectedGeneration, Site
 __all__ = [
     "Anomaly", "ApiClient", "Base", "ComputeLock", "ComputeRun", "DailyRollup", "DemoFault", "ExpectedGeneration",
     "FleetRefreshRequest", "FleetSnapshot", "IngestJournal", "IngestReject", "MonthlyPerformance", "Reading", "Site",
-    "SiteDay", "SiteStatus",
+    "SiteDay", "SiteStatus", "SiteTail",
 ]

@@ -44,14 +44,40 @@ class SiteDay(Base):
     flat_since: Mapped[dt.date | None] = mapped_column(Date)
 
 
+class SiteTail(Base):
+    """The latest computed reading day of a site: what its status as of any later day needs.
+
+    Kept by the daily rebuild for every site it recomputes (`last_day` null: no reading yet), so the
+    status and the rebuild's anchor read one row per site instead of probing `site_days`. `ref_kwh`
+    is the closing register of the latest reading day on or before `last_day − zero_read_days`,
+    for the `zero_read_days` stored beside it.
+    """
+
+    __tablename__ = "site_tails"
+
+    site_pk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_day: Mapped[dt.date | None] = mapped_column(Date)
+    closing_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    closing_kwh: Mapped[float | None] = mapped_column(Double)
+    closing_signal: Mapped[int | None] = mapped_column(SmallInteger)
+    network: Mapped[str | None] = mapped_column(Text)
+    flat_since: Mapped[dt.date | None] = mapped_column(Date)
+    ref_kwh: Mapped[float | None] = mapped_column(Double)
+    zero_read_days: Mapped[int] = mapped_column(SmallInteger)
+
+
 class SiteStatus(Base):
-    """Communication status of a site as of the latest as-of day computed."""
+    """Communication status of a site as of the latest as-of day computed.
+
+    Every row is rewritten at each change of day, so the table has no index but its key and leaves room
+    in its pages (fillfactor 50, set by migration 0005) for those updates to stay HOT.
+    """
 
     __tablename__ = "site_status"
 
     site_pk: Mapped[int] = mapped_column(Integer, primary_key=True)
     as_of: Mapped[dt.date] = mapped_column(Date)
-    status: Mapped[str] = mapped_column(Text, index=True)
+    status: Mapped[str] = mapped_column(Text)
     days: Mapped[int | None] = mapped_column(Integer)
     last_day: Mapped[dt.date | None] = mapped_column(Date)
     last_reading_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

@@ -12,16 +12,23 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from lux.compute.params import Params
+
 # Anchor of every site with a from_day: its last computed reading day before that day (readings before
-# the from_day are already in site_days); a site without one is rebuilt whole.
+# the from_day are already in site_days); a site without one is rebuilt whole. When the site's tail ends
+# before the from_day (new readings after all known ones, the common case) the tail is the anchor;
+# otherwise one probe of site_days finds it.
 ANCHOR = text("""
     UPDATE compute_scope sc
        SET anchor_day = a.day, anchor_flat = a.flat_since, from_day = a.day + 1
       FROM compute_scope s
+      LEFT JOIN site_tails t ON t.site_pk = s.site_pk AND t.last_day < s.from_day
       LEFT JOIN LATERAL (
-            SELECT sd.day, sd.flat_since FROM site_days sd
-             WHERE sd.site_pk = s.site_pk AND sd.day < s.from_day AND sd.closing_at IS NOT NULL
-             ORDER BY sd.day DESC LIMIT 1) a ON true
+            SELECT t.last_day AS day, t.flat_since WHERE t.site_pk IS NOT NULL
+            UNION ALL
+            (SELECT sd.day, sd.flat_since FROM site_days sd
+              WHERE t.site_pk IS NULL AND sd.site_pk = s.site_pk AND sd.day < s.from_day AND sd.closing_at IS NOT NULL
+              ORDER BY sd.day DESC LIMIT 1)) a ON true
      WHERE sc.site_pk = s.site_pk AND s.from_day IS NOT NULL
 """)
 
@@ -66,6 +73,7 @@ REBUILD = text("""
                    OVER (PARTITION BY s.site_pk ORDER BY s.day ROWS UNBOUNDED PRECEDING) AS flat_since
           FROM stepped s
     )
+    , written AS (
     INSERT INTO site_days (site_pk, day, closing_at, closing_kwh, closing_signal, network, readings, signal_sum,
                            signal_n, generation_kwh, estimated, rollback, segment_end, flat_since)
     SELECT f.site_pk, d.day,
@@ -94,12 +102,45 @@ REBUILD = text("""
            (excluded.closing_at, excluded.closing_kwh, excluded.closing_signal, excluded.network,
             excluded.readings, excluded.signal_sum, excluded.signal_n, excluded.generation_kwh,
             excluded.estimated, excluded.rollback, excluded.segment_end, excluded.flat_since)
+    RETURNING site_pk
+    ), marked AS (
+        UPDATE compute_scope sc SET changed = true WHERE sc.site_pk IN (SELECT site_pk FROM written)
+    )
+    SELECT count(*) FROM written
+""")
+
+# The tail of every scope site whose days changed, that has none yet, or whose reference reading was found
+# for another zero_read_days: its last reading day, and the reading day zero_read_days before it.
+TAILS = text("""
+    INSERT INTO site_tails AS t (site_pk, last_day, closing_at, closing_kwh, closing_signal, network, flat_since,
+                                 ref_kwh, zero_read_days)
+    SELECT sc.site_pk, l.day, l.closing_at, l.closing_kwh, l.closing_signal, l.network, l.flat_since, ref.closing_kwh,
+           :zero_read_days
+      FROM compute_scope sc
+      LEFT JOIN site_tails old ON old.site_pk = sc.site_pk
+      LEFT JOIN LATERAL (
+            SELECT sd.day, sd.closing_at, sd.closing_kwh, sd.closing_signal, sd.network, sd.flat_since
+              FROM site_days sd
+             WHERE sd.site_pk = sc.site_pk AND sd.closing_at IS NOT NULL
+             ORDER BY sd.day DESC LIMIT 1) l ON true
+      LEFT JOIN LATERAL (
+            SELECT sd.closing_kwh
+              FROM site_days sd
+             WHERE sd.site_pk = sc.site_pk AND sd.day <= l.day - :zero_read_days AND sd.closing_at IS NOT NULL
+             ORDER BY sd.day DESC LIMIT 1) ref ON true
+     WHERE sc.changed OR old.site_pk IS NULL OR old.zero_read_days <> :zero_read_days
+    ON CONFLICT (site_pk) DO UPDATE
+       SET last_day = excluded.last_day, closing_at = excluded.closing_at, closing_kwh = excluded.closing_kwh,
+           closing_signal = excluded.closing_signal, network = excluded.network, flat_since = excluded.flat_since,
+           ref_kwh = excluded.ref_kwh, zero_read_days = excluded.zero_read_days
 """)
 
 
-def rebuild_site_days(session: Session, timezone: str, flat_tolerance_kwh: float) -> int:
-    """Rebuild the site days of every scope site after its anchor; returns rows written."""
-    params = {"timezone": timezone, "flat_tolerance_kwh": flat_tolerance_kwh}
+def rebuild_site_days(session: Session, params: Params) -> int:
+    """Rebuild the site days of every scope site after its anchor, then the tails of those that changed;
+    returns rows written."""
     session.execute(ANCHOR)
     session.execute(text("ANALYZE compute_scope"))
-    return session.execute(REBUILD, params).rowcount
+    written = session.execute(REBUILD, {"timezone": params.timezone,
+                                        "flat_tolerance_kwh": params.flat_tolerance_kwh}).scalar_one()
+    return written + session.execute(TAILS, {"zero_read_days": params.zero_read_days}).rowcount

@@ -29,7 +29,8 @@ SiteSelection = Sequence[int] | Mapping[int, dt.date | None] | None
 
 CREATE_SCOPE = text("""
     CREATE TEMP TABLE compute_scope (
-        site_pk int PRIMARY KEY, from_day date, anchor_day date, anchor_flat date, cut date, window_from date
+        site_pk int PRIMARY KEY, from_day date, anchor_day date, anchor_flat date, cut date, window_from date,
+        changed boolean NOT NULL DEFAULT false
     ) ON COMMIT DROP
 """)
 
@@ -45,8 +46,13 @@ FILL_FROM_LIST = text("""
       JOIN sites s ON s.id = u.pk
 """)
 
+# An anti-join finds the few missing rows without probing the key once per scope site.
 ENSURE_LOCK_ROWS = text("""
-    INSERT INTO compute_locks (site_pk) SELECT site_pk FROM compute_scope ORDER BY site_pk ON CONFLICT DO NOTHING
+    INSERT INTO compute_locks (site_pk)
+    SELECT sc.site_pk FROM compute_scope sc
+     WHERE NOT EXISTS (SELECT 1 FROM compute_locks l WHERE l.site_pk = sc.site_pk)
+     ORDER BY sc.site_pk
+    ON CONFLICT DO NOTHING
 """)
 
 LOCK = text("""
@@ -83,7 +89,7 @@ def recompute_sites(session: Session, params: Params, as_of: dt.date, *, sites: 
     """
     bound = params.as_sql()
     with _locked_scope(session, sites, from_day, shard) as count:
-        written = rebuild_site_days(session, params.timezone, params.flat_tolerance_kwh)
+        written = rebuild_site_days(session, params)
         changed_from = session.execute(CHANGED_FROM).scalar_one()
         written += refresh_status(session, bound, as_of)
         written += rebuild_performance(session, as_of)

@@ -21,7 +21,7 @@ REBUILD = text(f"""
     SELECT m.site_pk, m.month, m.actual_kwh, m.covered_days, x.expected_kwh,
            CASE WHEN x.expected_kwh > 0 THEN 100 * m.actual_kwh / x.expected_kwh END, :as_of, now()
       FROM (SELECT sd.site_pk, date_trunc('month', sd.day)::date AS month,
-                   sum(sd.generation_kwh) AS actual_kwh, count(*) AS covered_days
+                   sum(sd.generation_kwh ORDER BY sd.day) AS actual_kwh, count(*) AS covered_days
               FROM compute_scope sc
               CROSS JOIN LATERAL (
                     SELECT * FROM site_days sd

@@ -1,5 +1,10 @@
 """Per-day totals of the active sites of the fleet and of each region, from the site days known as of the
-run's day; with the expected share of their valued days, so any window's performance ratio is a sum."""
+run's day; with the expected share of their valued days, so any window's performance ratio is a sum.
+
+Two steps: the site days are summed per stored region and day into a temporary table (a plain
+`CREATE TABLE AS`, so PostgreSQL may spread a long range over parallel workers, which it never does
+for an `INSERT … SELECT`), then those few rows are summed into display regions and the fleet.
+"""
 
 from __future__ import annotations
 
@@ -10,34 +15,58 @@ from sqlalchemy.orm import Session
 
 from lux.compute.sqlparts import days_in_month_sql, region_sql
 
-REGION = region_sql("s.region")
+REGION = region_sql("r.region")
 DAYS_IN_MONTH = days_in_month_sql("sd.day")
+
+# Ranges up to this many days read each site's rows through the site_days key; longer ones scan.
+PROBE_DAYS = 31
 
 CLEAR = text("""
     DELETE FROM daily_rollups
      WHERE day <= least(:as_of, :to_day) AND (CAST(:from_day AS date) IS NULL OR day >= :from_day)
 """)
 
-# Driven from the sites so that a short day range reads each site's rows through the site_days key.
+DAY_RANGE = """sd.day <= least(CAST(:as_of AS date), :to_day) AND sd.segment_end <= :as_of
+               AND (CAST(:from_day AS date) IS NULL OR sd.day >= :from_day)"""
+
+EXPECTED = ("LEFT JOIN expected_generation eg"
+            " ON eg.site_pk = s.id AND eg.month = CAST(extract(month FROM sd.day) AS int)")
+
+# The site days of the range, with their active site and its expected generation of the month: a scan of
+# site_days, or per active site a range of the site_days key.
+SCANNED = f"site_days sd JOIN sites s ON s.id = sd.site_pk AND s.active {EXPECTED} WHERE {DAY_RANGE}"
+PROBED = f"""sites s CROSS JOIN LATERAL (SELECT * FROM site_days sd WHERE sd.site_pk = s.id AND {DAY_RANGE}
+                                           OFFSET 0) sd
+             {EXPECTED}
+             WHERE s.active"""
+
+PER_REGION = """
+    CREATE TEMP TABLE rollup_regions ON COMMIT DROP AS
+    SELECT s.region, sd.day,
+           count(*) FILTER (WHERE sd.closing_at IS NOT NULL) AS reporting_sites,
+           count(sd.generation_kwh) AS valued_sites,
+           count(*) FILTER (WHERE sd.estimated AND sd.generation_kwh IS NOT NULL) AS estimated_sites,
+           sum(sd.readings) AS readings,
+           coalesce(sum(sd.generation_kwh), 0) AS generation_kwh,
+           coalesce(sum(sd.generation_kwh) FILTER (WHERE eg.expected_kwh IS NOT NULL), 0) AS rated_generation_kwh,
+           coalesce(sum(eg.expected_kwh / {days_in_month}) FILTER (WHERE sd.generation_kwh IS NOT NULL), 0)
+               AS expected_kwh
+      FROM {source}
+     GROUP BY s.region, sd.day
+"""
+
 REBUILD = text(f"""
     WITH per_area AS (
-        SELECT {REGION} AS region, sd.day,
-               count(*) FILTER (WHERE sd.closing_at IS NOT NULL) AS reporting_sites,
-               count(sd.generation_kwh) AS valued_sites,
-               count(*) FILTER (WHERE sd.estimated AND sd.generation_kwh IS NOT NULL) AS estimated_sites,
-               sum(sd.readings) AS readings,
-               coalesce(sum(sd.generation_kwh), 0) AS generation_kwh,
-               coalesce(sum(sd.generation_kwh) FILTER (WHERE eg.expected_kwh IS NOT NULL), 0) AS rated_generation_kwh,
-               coalesce(sum(eg.expected_kwh / {DAYS_IN_MONTH}) FILTER (WHERE sd.generation_kwh IS NOT NULL), 0)
-                   AS expected_kwh
-          FROM sites s
-          JOIN site_days sd ON sd.site_pk = s.id AND sd.day <= least(:as_of, :to_day) AND sd.segment_end <= :as_of
-           AND (CAST(:from_day AS date) IS NULL OR sd.day >= :from_day)
-          LEFT JOIN expected_generation eg ON eg.site_pk = s.id AND eg.month = CAST(extract(month FROM sd.day) AS int)
-         WHERE s.active
-         GROUP BY GROUPING SETS (({REGION}, sd.day), (sd.day))
+        SELECT {REGION} AS region, r.day, sum(r.reporting_sites) AS reporting_sites,
+               sum(r.valued_sites) AS valued_sites,
+               sum(r.estimated_sites) AS estimated_sites, sum(r.readings) AS readings,
+               sum(r.generation_kwh) AS generation_kwh, sum(r.rated_generation_kwh) AS rated_generation_kwh,
+               sum(r.expected_kwh) AS expected_kwh
+          FROM rollup_regions r
+         GROUP BY GROUPING SETS (({REGION}, r.day), (r.day))
     ), active AS (
-        SELECT {REGION} AS region, count(*) AS sites FROM sites s WHERE s.active GROUP BY GROUPING SETS (({REGION}), ())
+        SELECT {region_sql("s.region")} AS region, count(*) AS sites FROM sites s WHERE s.active
+         GROUP BY GROUPING SETS (({region_sql("s.region")}), ())
     )
     INSERT INTO daily_rollups (area, day, sites, reporting_sites, valued_sites, estimated_sites, readings,
                                generation_kwh, rated_generation_kwh, expected_kwh, computed_at)
@@ -47,8 +76,18 @@ REBUILD = text(f"""
 """)
 
 
+PER_REGION_SCANNED = text(PER_REGION.format(days_in_month=DAYS_IN_MONTH, source=SCANNED))
+PER_REGION_PROBED = text(PER_REGION.format(days_in_month=DAYS_IN_MONTH, source=PROBED))
+
+
 def rebuild_rollups(session: Session, as_of: dt.date, from_day: dt.date | None, to_day: dt.date | None) -> int:
     """Rebuild the rollups of days `from_day` … `to_day` (defaults: the first day, `as_of`) as of `as_of`."""
-    bound = {"as_of": as_of, "from_day": from_day, "to_day": to_day or as_of}
+    to_day = min(to_day or as_of, as_of)
+    bound = {"as_of": as_of, "from_day": from_day, "to_day": to_day}
+    short = from_day is not None and (to_day - from_day).days < PROBE_DAYS
     session.execute(CLEAR, bound)
-    return session.execute(REBUILD, bound).rowcount
+    session.execute(text("DROP TABLE IF EXISTS rollup_regions"))
+    session.execute(PER_REGION_PROBED if short else PER_REGION_SCANNED, bound)
+    written = session.execute(REBUILD).rowcount
+    session.execute(text("DROP TABLE rollup_regions"))
+    return written

@@ -1,4 +1,4 @@
-"""Communication status of every scope site as of a day, reading only each site's last few site days.
+"""Communication status of every scope site as of a day, from its tail or its last few site days.
 
 The table holds each site's status as of the latest day computed: a run as of an earlier day
 (a backfill) never replaces a later status.
@@ -9,40 +9,61 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-# Two index probes per site through the site_days key: the last reading day and the reference
-# reading day `zero_read_days` before it.
+# The latest reading day ≤ as-of and the reference reading `zero_read_days` before it: from the site's tail
+# when it ends by the as-of day and was kept for these zero_read_days (one row per site), otherwise from two
+# index probes through the site_days key (a status as of a day before the site's latest reading). Existing
+# rows are updated through a join (cheaper than an upsert's probe per row), and missing ones inserted.
 STATUS = text("""
-    INSERT INTO site_status AS st (site_pk, as_of, status, days, last_day, last_reading_at, last_register_kwh,
-                                   signal_level, network, computed_at)
-    SELECT sc.site_pk, :as_of,
-           CASE WHEN l.day IS NULL OR :as_of - l.day >= :no_coms_days THEN 'no_coms'
-                WHEN ref.closing_kwh IS NOT NULL AND abs(l.closing_kwh - ref.closing_kwh) <= :flat_tolerance_kwh
-                     THEN 'zero_read'
-                ELSE 'healthy' END,
-           CASE WHEN l.day IS NULL OR :as_of - l.day >= :no_coms_days THEN :as_of - l.day
-                WHEN ref.closing_kwh IS NOT NULL AND abs(l.closing_kwh - ref.closing_kwh) <= :flat_tolerance_kwh
-                     THEN l.day - l.flat_since
-                ELSE :as_of - l.day END,
-           l.day, l.closing_at, l.closing_kwh, l.closing_signal, l.network, now()
-      FROM compute_scope sc
-      LEFT JOIN LATERAL (
-            SELECT sd.day, sd.closing_at, sd.closing_kwh, sd.closing_signal, sd.network, sd.flat_since
-              FROM site_days sd
-             WHERE sd.site_pk = sc.site_pk AND sd.day <= :as_of AND sd.closing_at IS NOT NULL
-             ORDER BY sd.day DESC LIMIT 1) l ON true
-      LEFT JOIN LATERAL (
-            SELECT sd.closing_kwh
-              FROM site_days sd
-             WHERE sd.site_pk = sc.site_pk AND sd.day <= l.day - :zero_read_days AND sd.closing_at IS NOT NULL
-             ORDER BY sd.day DESC LIMIT 1) ref ON true
-    ON CONFLICT (site_pk) DO UPDATE
-       SET as_of = excluded.as_of, status = excluded.status, days = excluded.days, last_day = excluded.last_day,
-           last_reading_at = excluded.last_reading_at, last_register_kwh = excluded.last_register_kwh,
-           signal_level = excluded.signal_level, network = excluded.network, computed_at = excluded.computed_at
-     WHERE st.as_of <= excluded.as_of
+    WITH computed AS (
+        SELECT sc.site_pk, CAST(:as_of AS date) AS as_of,
+               CASE WHEN l.day IS NULL OR :as_of - l.day >= :no_coms_days THEN 'no_coms'
+                    WHEN l.ref_kwh IS NOT NULL AND abs(l.closing_kwh - l.ref_kwh) <= :flat_tolerance_kwh
+                         THEN 'zero_read'
+                    ELSE 'healthy' END AS status,
+               CASE WHEN l.day IS NULL OR :as_of - l.day >= :no_coms_days THEN :as_of - l.day
+                    WHEN l.ref_kwh IS NOT NULL AND abs(l.closing_kwh - l.ref_kwh) <= :flat_tolerance_kwh
+                         THEN l.day - l.flat_since
+                    ELSE :as_of - l.day END AS days,
+               l.day AS last_day, l.closing_at AS last_reading_at, l.closing_kwh AS last_register_kwh,
+               l.closing_signal AS signal_level, l.network
+          FROM compute_scope sc
+          LEFT JOIN site_tails t ON t.site_pk = sc.site_pk AND t.zero_read_days = :zero_read_days
+                                AND (t.last_day IS NULL OR t.last_day <= :as_of)
+          LEFT JOIN LATERAL (
+                SELECT t.last_day AS day, t.closing_at, t.closing_kwh, t.closing_signal, t.network, t.flat_since,
+                       t.ref_kwh
+                 WHERE t.site_pk IS NOT NULL
+                UNION ALL
+                SELECT p.day, p.closing_at, p.closing_kwh, p.closing_signal, p.network, p.flat_since,
+                       (SELECT sd.closing_kwh FROM site_days sd
+                         WHERE sd.site_pk = sc.site_pk AND sd.day <= p.day - :zero_read_days
+                           AND sd.closing_at IS NOT NULL
+                         ORDER BY sd.day DESC LIMIT 1)
+                  FROM (SELECT sd.day, sd.closing_at, sd.closing_kwh, sd.closing_signal, sd.network, sd.flat_since
+                          FROM site_days sd
+                         WHERE t.site_pk IS NULL AND sd.site_pk = sc.site_pk AND sd.day <= :as_of
+                           AND sd.closing_at IS NOT NULL
+                         ORDER BY sd.day DESC LIMIT 1) p) l ON true
+    ), updated AS (
+        UPDATE site_status st
+           SET as_of = c.as_of, status = c.status, days = c.days, last_day = c.last_day,
+               last_reading_at = c.last_reading_at, last_register_kwh = c.last_register_kwh,
+               signal_level = c.signal_level, network = c.network, computed_at = now()
+          FROM computed c
+         WHERE st.site_pk = c.site_pk AND st.as_of <= c.as_of
+        RETURNING 1
+    ), inserted AS (
+        INSERT INTO site_status (site_pk, as_of, status, days, last_day, last_reading_at, last_register_kwh,
+                                 signal_level, network, computed_at)
+        SELECT c.*, now() FROM computed c
+         WHERE NOT EXISTS (SELECT 1 FROM site_status st WHERE st.site_pk = c.site_pk)
+        ON CONFLICT (site_pk) DO NOTHING
+        RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM updated) + (SELECT count(*) FROM inserted)
 """)
 
 
 def refresh_status(session: Session, params: dict, as_of: object) -> int:
-    """Upsert the status of every scope site as of `as_of`; returns rows written."""
-    return session.execute(STATUS, {**params, "as_of": as_of}).rowcount
+    """Write the status of every scope site as of `as_of` (unless a later one is stored); returns rows written."""
+    return session.execute(STATUS, {**params, "as_of": as_of}).scalar_one()
