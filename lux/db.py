@@ -22,7 +22,9 @@ class Database:
             pool_pre_ping=True,
             pool_size=5,
             max_overflow=10,
-            connect_args={"connect_timeout": 5, "application_name": "lux"},
+            # temp_buffers can only be set before a session's first temporary table: the computation's
+            # scope table of a whole fleet is rewritten by each stage and must stay in memory.
+            connect_args={"connect_timeout": 5, "application_name": "lux", "options": "-c temp_buffers=128MB"},
         )
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
 

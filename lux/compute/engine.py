@@ -128,7 +128,7 @@ def _open_scope(session: Session, sites: SiteSelection, from_day: dt.date | None
                 shard: tuple[int, int] | None) -> None:
     # JIT compilation costs about a second per statement and the plans here gain nothing from it.
     session.execute(text("SET LOCAL jit = off"))
-    session.execute(text("SET LOCAL work_mem = '64MB'"))
+    session.execute(text("SET LOCAL work_mem = '256MB'"))
     session.execute(text("DROP TABLE IF EXISTS compute_scope"))
     session.execute(CREATE_SCOPE)
     if sites is None:
