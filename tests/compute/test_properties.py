@@ -2,7 +2,8 @@
 
 (a) SQL == reference for a random as-of day (per-site tables, then rollups separately);
 (b) runs over shards == one unsharded run; (c) an incremental run after late readings == a fresh
-full run; (d) running twice writes identical rows.
+full run; (d) running twice writes identical rows; (e) site tails kept for other parameters, or
+missing, are rebuilt rather than trusted.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -419,3 +420,26 @@ def test_an_earlier_as_of_never_replaces_a_later_status(database, fleet, params,
     with database.session_scope() as session:
         recompute_sites(session, params, fleet.as_of - back * ONE_DAY)
     assert_same(later, snapshot(database, ("site_status",)), labels=(f"as of {fleet.as_of}", "after an earlier run"))
+
+
+@PROPERTY_SETTINGS
+@given(fleet=fleets(), first=params_strategy, params=params_strategy, drop_tails=st.booleans())
+def test_tails_of_other_parameters_or_missing_are_rebuilt(database, fleet, first, params, drop_tails):
+    """A site tail kept for another `zero_read_days`, or none at all (as right after migration 0005), is
+    never taken as it is: a later run's status is the reference's for its own parameters."""
+    assume(first.zero_read_days != params.zero_read_days or drop_tails)
+    note(f"as_of={fleet.as_of} first={first} params={params} drop_tails={drop_tails}")
+    reset(database)
+    load(database, fleet)
+    run_full(database, replace(first, timezone=params.timezone), fleet.as_of)
+    if drop_tails:
+        with database.engine.begin() as conn:
+            conn.execute(text("DELETE FROM site_tails"))
+    with database.session_scope() as session:
+        recompute_sites(session, params, fleet.as_of, from_day=fleet.as_of)
+    expected = reference_tables(fleet, params, fleet.as_of, ("site_status",))
+    assert_same(expected, snapshot(database, ("site_status",)))
+    with database.engine.connect() as conn:
+        kept_for = set(conn.execute(text("SELECT DISTINCT zero_read_days FROM site_tails")).scalars())
+        tails = conn.execute(text("SELECT count(*) FROM site_tails")).scalar_one()
+    assert kept_for <= {params.zero_read_days} and tails == len(fleet.sites)
