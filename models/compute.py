@@ -50,7 +50,7 @@ class SiteTail(Base):
     Kept by the daily rebuild for every site it recomputes (`last_day` null: no reading yet), so the
     status and the rebuild's anchor read one row per site instead of probing `site_days`. `ref_kwh`
     is the closing register of the latest reading day on or before `last_day − zero_read_days`,
-    for the `zero_read_days` stored beside it.
+    for the `zero_read_days` stored beside it. Pages keep room for HOT updates (fillfactor 50, migration 0005).
     """
 
     __tablename__ = "site_tails"

@@ -103,14 +103,14 @@ DAY_EPISODES = text("""
                          ORDER BY v.day DESC LIMIT 1) p ON true
          WHERE b.rollback AND (b.window_from IS NULL OR b.day >= b.window_from)
         UNION ALL
+        -- only days at least zero_read_days into their flat run: a long enough run's last day is one of them
         SELECT site_pk, 'stuck_register', flat_since,
                CASE WHEN max(day) = max(last_day) THEN NULL ELSE max(day) END,
                jsonb_build_object('register_kwh', (array_agg(closing_kwh ORDER BY day DESC))[1],
                                   'days', max(day) - flat_since)
           FROM base
-         WHERE reading_day AND (window_from IS NULL OR day >= window_from)
+         WHERE reading_day AND (window_from IS NULL OR day >= window_from) AND day - flat_since >= :zero_read_days
          GROUP BY site_pk, flat_since
-        HAVING max(day) - flat_since >= :zero_read_days
     )
     INSERT INTO anomalies AS a (site_pk, type, start_day, end_day, details, as_of, computed_at)
     SELECT e.site_pk, e.type, e.start_day, e.end_day, e.details, :as_of, now()

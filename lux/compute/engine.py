@@ -27,11 +27,13 @@ from lux.compute.status import refresh_status
 
 SiteSelection = Sequence[int] | Mapping[int, dt.date | None] | None
 
+# Each stage updates the scope rows it derives (anchors, windows): room in every page keeps those updates HOT,
+# so later stages do not wade through dead versions.
 CREATE_SCOPE = text("""
     CREATE TEMP TABLE compute_scope (
         site_pk int PRIMARY KEY, from_day date, anchor_day date, anchor_flat date, cut date, window_from date,
         changed boolean NOT NULL DEFAULT false
-    ) ON COMMIT DROP
+    ) WITH (fillfactor = 40) ON COMMIT DROP
 """)
 
 FILL_FROM_SITES = text("""

@@ -15,26 +15,28 @@ CLEAR = text("""
 """)
 
 # Months from the one holding the site's from_day (all months without one), valued days as of the run's day;
-# each site's months are summed inside its own index range scan, so no sort of every scope row is needed.
+# each site's months are summed inside its own index range scan (no sort of every scope row), and each month's
+# expected generation is one probe of its key (OFFSET 0: computed once, not once per use).
 REBUILD = text(f"""
     INSERT INTO monthly_performance (site_pk, month, actual_kwh, covered_days, expected_kwh, ratio_pct, as_of,
                                      computed_at)
-    SELECT sc.site_pk, m.month, m.actual_kwh, m.covered_days, x.expected_kwh,
-           CASE WHEN x.expected_kwh > 0 THEN 100 * m.actual_kwh / x.expected_kwh END, :as_of, now()
+    SELECT sc.site_pk, m.month, m.actual_kwh, m.covered_days, m.expected_kwh,
+           CASE WHEN m.expected_kwh > 0 THEN 100 * m.actual_kwh / m.expected_kwh END, :as_of, now()
       FROM compute_scope sc
      CROSS JOIN LATERAL (
-            SELECT date_trunc('month', sd.day::timestamp)::date AS month,
-                   sum(sd.generation_kwh ORDER BY sd.day) AS actual_kwh, count(*) AS covered_days
-              FROM site_days sd
-             WHERE sd.site_pk = sc.site_pk AND sd.generation_kwh IS NOT NULL
-               AND sd.day <= :as_of AND sd.segment_end <= :as_of
-               AND sd.day >= coalesce(date_trunc('month', sc.from_day::timestamp)::date, '-infinity')
-             GROUP BY 1) m
-      LEFT JOIN LATERAL (
-            SELECT eg.expected_kwh * m.covered_days
-                   / {days_in_month_sql("m.month")} AS expected_kwh
-              FROM expected_generation eg
-             WHERE eg.site_pk = sc.site_pk AND eg.month = CAST(extract(month FROM m.month) AS int)) x ON true
+            SELECT d.month, d.actual_kwh, d.covered_days,
+                   (SELECT eg.expected_kwh * d.covered_days / {days_in_month_sql("d.month")}
+                      FROM expected_generation eg
+                     WHERE eg.site_pk = sc.site_pk AND eg.month = CAST(extract(month FROM d.month) AS int))
+                       AS expected_kwh
+              FROM (SELECT date_trunc('month', sd.day::timestamp)::date AS month,
+                           sum(sd.generation_kwh ORDER BY sd.day) AS actual_kwh, count(*) AS covered_days
+                      FROM site_days sd
+                     WHERE sd.site_pk = sc.site_pk AND sd.generation_kwh IS NOT NULL
+                       AND sd.day <= :as_of AND sd.segment_end <= :as_of
+                       AND sd.day >= coalesce(date_trunc('month', sc.from_day::timestamp)::date, '-infinity')
+                     GROUP BY 1) d
+             OFFSET 0) m
 """)
 
 
