@@ -111,9 +111,13 @@ def _journal(conn: psycopg.Connection, outcome: Outcome, timezone: str, request_
     if not outcome.dirty:
         return
     days = local_days(timezone)
+    first, last = days.number(min(outcome.dirty.values())), days.number(max(outcome.dirty.values()))
     by_day: dict[int, list[int]] = {}
-    for pk, earliest in outcome.dirty.items():
-        by_day.setdefault(days.number(earliest), []).append(pk)
+    if first == last:  # the usual batch: one day's reads of many sites, no need to place each one
+        by_day[first] = list(outcome.dirty)
+    else:
+        for pk, earliest in outcome.dirty.items():
+            by_day.setdefault(days.number(earliest), []).append(pk)
     pks = [pk for day_pks in by_day.values() for pk in day_pks]
     numbers = [str(day) for day, day_pks in by_day.items() for _ in day_pks]
     # Comma-joined text: psycopg dumps a 5,000-element array parameter far slower than a string.

@@ -178,21 +178,37 @@ class BatchWriter:
              WHERE r.site_pk = s.site_pk AND r.reading_at = s.reading_at AND s.outcome IS NULL""")
 
     def _insert_and_classify(self) -> None:
-        """Insert the unclassified rows whose key is new; classify the rest against the stored rows.
+        """Classify the unclassified rows against the stored ones; insert those whose key is new, then classify
+        what the insert skipped. A replay (every key stored) needs the one classifying query.
 
         ON CONFLICT DO NOTHING waits for a concurrent writer of the same key to finish, so after the
         insert every key it skipped is committed and visible to the classifying query.
         """
-        self.conn.execute(f"""
-            WITH ins AS (
-                INSERT INTO readings ({READING_COLUMNS})
-                SELECT {READING_COLUMNS} FROM ingest_stage WHERE outcome IS NULL ORDER BY site_pk, reading_at
-                ON CONFLICT (site_pk, reading_at) DO NOTHING
-                RETURNING site_pk, reading_at)
-            UPDATE ingest_stage s SET outcome = 'accepted'
-              FROM ins WHERE s.site_pk = ins.site_pk AND s.reading_at = ins.reading_at AND s.outcome IS NULL""")
+        counted = self._classified()
+        if "unclassified" in counted:
+            self.conn.execute(f"""
+                WITH ins AS (
+                    INSERT INTO readings ({READING_COLUMNS})
+                    SELECT {READING_COLUMNS} FROM ingest_stage WHERE outcome IS NULL ORDER BY site_pk, reading_at
+                    ON CONFLICT (site_pk, reading_at) DO NOTHING
+                    RETURNING site_pk, reading_at)
+                UPDATE ingest_stage s SET outcome = 'accepted'
+                  FROM ins WHERE s.site_pk = ins.site_pk AND s.reading_at = ins.reading_at AND s.outcome IS NULL""")
+            counted = self._classified()
+            if "unclassified" in counted:
+                raise RuntimeError("ingest merge left rows unclassified")
         o = self.outcome
-        for outcome, count, conflicts in self.conn.execute(f"""
+        for outcome, (count, conflicts) in counted.items():
+            setattr(o, outcome, getattr(o, outcome) + count)
+            o.conflicts.extend({"index": i, "field": f, "applied": False} for i, f in conflicts or [])
+        o.conflicts.sort(key=lambda c: c["index"])
+        if o.accepted:
+            self._collect_written()
+
+    def _classified(self) -> dict[str, tuple[int, list | None]]:
+        """outcome → (rows, conflicts as [index, field]); staged rows not yet classified whose key is not
+        stored count as 'unclassified'."""
+        return {outcome: (count, conflicts) for outcome, count, conflicts in self.conn.execute(f"""
             SELECT outcome, count(*), json_agg(json_build_array(idx, differs) ORDER BY idx)
                    FILTER (WHERE outcome = 'conflict')
               FROM (SELECT idx, outcome, differs FROM ingest_stage WHERE outcome IS NOT NULL
@@ -205,14 +221,7 @@ class BatchWriter:
                       FROM ingest_stage s
                       LEFT JOIN readings r ON r.site_pk = s.site_pk AND r.reading_at = s.reading_at
                      WHERE s.outcome IS NULL) AS classified
-             GROUP BY outcome"""):
-            if outcome == "unclassified":
-                raise RuntimeError("ingest merge left rows unclassified")
-            setattr(o, outcome, getattr(o, outcome) + count)
-            o.conflicts.extend({"index": i, "field": f, "applied": False} for i, f in conflicts or [])
-        o.conflicts.sort(key=lambda c: c["index"])
-        if o.accepted:
-            self._collect_written()
+             GROUP BY outcome""")}
 
     def _upsert(self) -> None:
         """on_conflict=replace: insert new keys, overwrite conflicting ones, leave duplicates alone."""

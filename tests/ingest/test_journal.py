@@ -1,0 +1,43 @@
+"""The journal entry of a batch names each site written with the local day of its earliest new reading."""
+
+import datetime as dt
+import json
+from zoneinfo import ZoneInfo
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import text
+
+from lux.ingest import ingest_json
+
+LONDON = ZoneInfo("Europe/London")
+# Around local midnight in winter and summer time and on the spring change day: one UTC date holds two local days.
+INSTANTS = [dt.datetime(2026, 3, d, h, m, tzinfo=dt.UTC)
+            for d in (28, 29, 30) for h, m in ((0, 10), (22, 50), (23, 30))]
+INSTANTS += [dt.datetime(2026, 1, 5, h, tzinfo=dt.UTC) for h in (0, 23)]
+
+reading = st.builds(
+    lambda site, instant, kwh: {"site_id": site, "reading_at": instant.isoformat(), "register_kwh": kwh},
+    st.sampled_from(["J1", "J2", "J3"]), st.sampled_from(INSTANTS), st.sampled_from([1.0, 2.0]))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(batch=st.lists(reading, min_size=1, max_size=8))
+def test_each_site_is_journalled_with_the_local_day_of_its_earliest_reading(database, batch):
+    with database.engine.begin() as conn:
+        conn.execute(text("TRUNCATE readings, ingest_rejects, ingest_journal"))
+        pks = dict(conn.execute(text(
+            "INSERT INTO sites (site_id, name, capacity_kwp) VALUES ('J1', 'j', 3), ('J2', 'j', 3), ('J3', 'j', 3) "
+            "ON CONFLICT (site_id) DO UPDATE SET name = excluded.name RETURNING site_id, id")).all())
+    outcome = ingest_json(database, json.dumps(batch).encode(), replace=False, request_id="journal")
+
+    expected: dict[int, str] = {}
+    for row in batch:
+        day = dt.datetime.fromisoformat(row["reading_at"]).astimezone(LONDON).date().isoformat()
+        expected[pks[row["site_id"]]] = min(day, expected.get(pks[row["site_id"]], day))
+    by_site = {pk: day for day, site_pks in outcome.sites_by_day.items() for pk in site_pks}
+    assert by_site == expected
+    with database.engine.connect() as conn:
+        journalled = {pk: day.isoformat() for pk, day in conn.execute(text(
+            "SELECT pk, day FROM ingest_journal, unnest(site_pks, from_days) AS u(pk, day)"))}
+    assert journalled == expected
