@@ -37,10 +37,11 @@ ANCHOR = text("""
 # reading; a second window over closing readings gives deltas and flat runs; days between two
 # closing readings more than a day apart are filled in with their share of the delta. Every CTE
 # is read once, so PostgreSQL streams it instead of materialising millions of rows. OFFSET 0 keeps
-# the LATERAL a per-site index range scan instead of a join over the whole table. Rows are upserted
-# and only written when they change: readings are never deleted, so a site's days only ever gain
-# rows, and a nightly full rebuild rewrites almost nothing.
-REBUILD = text("""
+# the LATERAL a per-site index range scan instead of a join over the whole table. Rows of sites with
+# days stored are upserted and only written when they change: readings are never deleted, so a site's
+# days only ever gain rows, and a nightly full rebuild rewrites almost nothing. Sites with no day stored
+# yet (a first build) take a plain insert, which skips the conflict checks an upsert pays per row.
+REBUILD = """
     WITH scoped AS (
         SELECT sc.site_pk, sc.anchor_day, sc.anchor_flat, r.reading_at, r.register_kwh, r.signal_level, r.network,
                r.day,
@@ -54,6 +55,7 @@ REBUILD = text("""
                  WHERE r.site_pk = sc.site_pk
                    AND r.reading_at >= coalesce(sc.anchor_day::timestamp AT TIME ZONE :timezone, '-infinity')
                  ORDER BY r.reading_at OFFSET 0) r
+         WHERE sc.fresh = {fresh}
         WINDOW w AS (PARTITION BY sc.site_pk ORDER BY r.reading_at)
     ), stepped AS (
         SELECT c.site_pk, c.anchor_day, c.anchor_flat, c.day, c.reading_at AS closing_at,
@@ -89,7 +91,14 @@ REBUILD = text("""
                          SELECT g::date FROM generate_series(f.day - f.k + 1, f.day, interval '1 day') g
                           WHERE f.k > 1) d
      WHERE f.anchor_day IS NULL OR f.day > f.anchor_day
-    ON CONFLICT (site_pk, day) DO UPDATE
+    {on_conflict}
+    RETURNING site_pk
+    ), marked AS (
+        UPDATE compute_scope sc SET changed = true WHERE sc.site_pk IN (SELECT site_pk FROM written)
+    )
+    SELECT count(*) FROM written
+"""
+UPSERT_CHANGED = """    ON CONFLICT (site_pk, day) DO UPDATE
        SET closing_at = excluded.closing_at, closing_kwh = excluded.closing_kwh,
            closing_signal = excluded.closing_signal, network = excluded.network,
            readings = excluded.readings, signal_sum = excluded.signal_sum, signal_n = excluded.signal_n,
@@ -101,12 +110,14 @@ REBUILD = text("""
            IS DISTINCT FROM
            (excluded.closing_at, excluded.closing_kwh, excluded.closing_signal, excluded.network,
             excluded.readings, excluded.signal_sum, excluded.signal_n, excluded.generation_kwh,
-            excluded.estimated, excluded.rollback, excluded.segment_end, excluded.flat_since)
-    RETURNING site_pk
-    ), marked AS (
-        UPDATE compute_scope sc SET changed = true WHERE sc.site_pk IN (SELECT site_pk FROM written)
-    )
-    SELECT count(*) FROM written
+            excluded.estimated, excluded.rollback, excluded.segment_end, excluded.flat_since)"""
+REBUILD_STORED = text(REBUILD.format(fresh="false", on_conflict=UPSERT_CHANGED))
+REBUILD_FRESH = text(REBUILD.format(fresh="true", on_conflict=""))
+
+# Scope sites rebuilt whole that have no day stored.
+FRESH = text("""
+    UPDATE compute_scope sc SET fresh = true
+     WHERE sc.anchor_day IS NULL AND NOT EXISTS (SELECT 1 FROM site_days sd WHERE sd.site_pk = sc.site_pk)
 """)
 
 # The tail of every scope site whose days changed, that has none yet, or whose reference reading was found
@@ -140,7 +151,8 @@ def rebuild_site_days(session: Session, params: Params) -> int:
     """Rebuild the site days of every scope site after its anchor, then the tails of those that changed;
     returns rows written."""
     session.execute(ANCHOR)
+    session.execute(FRESH)
     session.execute(text("ANALYZE compute_scope"))
-    written = session.execute(REBUILD, {"timezone": params.timezone,
-                                        "flat_tolerance_kwh": params.flat_tolerance_kwh}).scalar_one()
+    bound = {"timezone": params.timezone, "flat_tolerance_kwh": params.flat_tolerance_kwh}
+    written = sum(session.execute(statement, bound).scalar_one() for statement in (REBUILD_FRESH, REBUILD_STORED))
     return written + session.execute(TAILS, {"zero_read_days": params.zero_read_days}).rowcount

@@ -32,7 +32,7 @@ SiteSelection = Sequence[int] | Mapping[int, dt.date | None] | None
 CREATE_SCOPE = text("""
     CREATE TEMP TABLE compute_scope (
         site_pk int PRIMARY KEY, from_day date, anchor_day date, anchor_flat date, cut date, window_from date,
-        changed boolean NOT NULL DEFAULT false
+        changed boolean NOT NULL DEFAULT false, fresh boolean NOT NULL DEFAULT false
     ) WITH (fillfactor = 40) ON COMMIT DROP
 """)
 
