@@ -68,9 +68,9 @@ PROFILE_SHARDS = 20
 LOAD_CHUNK = 5000  # sites per INSERT … SELECT
 NETWORKS = ("EE", "Vodafone", "O2", "Three")
 TARGETS = {"full_s": 90.0, "nightly_s": 5.0, "status_s": 1.0, "setbased_vs_loop": 10.0, "freshness_p95_s": 2.0}
-RESULT_TABLES = ("site_days", "site_tails", "site_status", "anomalies", "monthly_performance", "daily_rollups", "fleet_snapshots",
-                 "fleet_refresh_requests",
-                 "compute_runs", "compute_locks", "ingest_journal", "ingest_rejects", "api_clients")
+RESULT_TABLES = ("site_days", "site_tails", "site_status", "anomalies", "monthly_performance", "daily_rollups",
+                 "fleet_snapshots", "fleet_refresh_requests", "compute_runs", "compute_locks", "ingest_journal",
+                 "ingest_rejects", "api_clients")
 
 
 
