@@ -93,7 +93,7 @@ def recompute_sites(session: Session, params: Params, as_of: dt.date, *, sites: 
     with _locked_scope(session, sites, from_day, shard) as count:
         written = rebuild_site_days(session, params)
         changed_from = session.execute(CHANGED_FROM).scalar_one()
-        written += refresh_status(session, bound, as_of)
+        written += refresh_status(session, bound, as_of, count)
         written += rebuild_performance(session, as_of)
         written += rebuild_anomalies(session, bound, as_of)
     return Recomputed(written, count, changed_from)
@@ -102,8 +102,8 @@ def recompute_sites(session: Session, params: Params, as_of: dt.date, *, sites: 
 def refresh_statuses(session: Session, params: Params, as_of: dt.date, *, sites: SiteSelection = None,
                      shard: tuple[int, int] | None = None) -> int:
     """Only the communication status of the selected sites as of `as_of`, from their cached site days."""
-    with _locked_scope(session, sites, None, shard):
-        return refresh_status(session, params.as_sql(), as_of)
+    with _locked_scope(session, sites, None, shard) as count:
+        return refresh_status(session, params.as_sql(), as_of, count)
 
 
 def recompute_rollups(session: Session, as_of: dt.date, from_day: dt.date | None = None,

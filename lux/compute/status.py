@@ -11,9 +11,8 @@ from sqlalchemy.orm import Session
 
 # The latest reading day ≤ as-of and the reference reading `zero_read_days` before it: from the site's tail
 # when it ends by the as-of day and was kept for these zero_read_days (one row per site), otherwise from two
-# index probes through the site_days key (a status as of a day before the site's latest reading). Existing
-# rows are updated through a join (cheaper than an upsert's probe per row), and missing ones inserted.
-STATUS = text("""
+# index probes through the site_days key (a status as of a day before the site's latest reading).
+COMPUTED = """
     WITH computed AS (
         SELECT sc.site_pk, CAST(:as_of AS date) AS as_of,
                CASE WHEN l.day IS NULL OR :as_of - l.day >= :no_coms_days THEN 'no_coms'
@@ -44,7 +43,11 @@ STATUS = text("""
                          WHERE t.site_pk IS NULL AND sd.site_pk = sc.site_pk AND sd.day <= :as_of
                            AND sd.closing_at IS NOT NULL
                          ORDER BY sd.day DESC LIMIT 1) p) l ON true
-    ), updated AS (
+    )"""
+
+# A large scope updates the stored rows through one join (cheaper than an upsert's probe per row) and
+# inserts the missing ones; a small one writes by key, so it does not read every stored status.
+STATUS_BY_JOIN = text(COMPUTED + """, updated AS (
         UPDATE site_status st
            SET as_of = c.as_of, status = c.status, days = c.days, last_day = c.last_day,
                last_reading_at = c.last_reading_at, last_register_kwh = c.last_register_kwh,
@@ -63,7 +66,24 @@ STATUS = text("""
     SELECT (SELECT count(*) FROM updated) + (SELECT count(*) FROM inserted)
 """)
 
+STATUS_BY_KEY = text(COMPUTED + """
+    INSERT INTO site_status AS st (site_pk, as_of, status, days, last_day, last_reading_at, last_register_kwh,
+                                   signal_level, network, computed_at)
+    SELECT c.*, now() FROM computed c
+    ON CONFLICT (site_pk) DO UPDATE
+       SET as_of = excluded.as_of, status = excluded.status, days = excluded.days, last_day = excluded.last_day,
+           last_reading_at = excluded.last_reading_at, last_register_kwh = excluded.last_register_kwh,
+           signal_level = excluded.signal_level, network = excluded.network, computed_at = excluded.computed_at
+     WHERE st.as_of <= excluded.as_of
+""")
 
-def refresh_status(session: Session, params: dict, as_of: object) -> int:
+# Scopes of up to this many sites write by key: the join reads every stored status, whatever the scope.
+BY_KEY_MAX_SITES = 20_000
+
+
+def refresh_status(session: Session, params: dict, as_of: object, scope_sites: int) -> int:
     """Write the status of every scope site as of `as_of` (unless a later one is stored); returns rows written."""
-    return session.execute(STATUS, {**params, "as_of": as_of}).scalar_one()
+    bound = {**params, "as_of": as_of}
+    if scope_sites <= BY_KEY_MAX_SITES:
+        return session.execute(STATUS_BY_KEY, bound).rowcount
+    return session.execute(STATUS_BY_JOIN, bound).scalar_one()

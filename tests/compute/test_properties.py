@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, Phase, assume, given, note, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
+from lux.compute import status as status_stage
 from lux.compute.engine import recompute_rollups, recompute_sites
 from lux.compute.params import Params
 from models import compute as compute_models
@@ -293,9 +294,16 @@ def assert_same(expected: dict, actual: dict, labels=("reference", "sql"), exact
 # --- the properties --------------------------------------------------------------------------
 
 
+@pytest.fixture(params=["by key", "by join"])
+def status_writes(request, monkeypatch):
+    """Run a test with the status written by key, then by join (the form of small and of large scopes)."""
+    monkeypatch.setattr(status_stage, "BY_KEY_MAX_SITES", 10**9 if request.param == "by key" else 0)
+    return request.param
+
+
 @PROPERTY_SETTINGS
 @given(fleet=fleets(), params=params_strategy)
-def test_sql_matches_reference(database, fleet, params):
+def test_sql_matches_reference(database, fleet, params, status_writes):
     as_of = fleet.as_of
     note(f"as_of={as_of} params={params}")
     reset(database)
@@ -411,7 +419,7 @@ def test_running_twice_writes_identical_rows(database, fleet, params):
 
 @PROPERTY_SETTINGS
 @given(fleet=fleets(), params=params_strategy, back=st.integers(1, 10))
-def test_an_earlier_as_of_never_replaces_a_later_status(database, fleet, params, back):
+def test_an_earlier_as_of_never_replaces_a_later_status(database, fleet, params, back, status_writes):
     """COMPUTATION.md: `site_status` holds the latest as-of day computed."""
     reset(database)
     load(database, fleet)
