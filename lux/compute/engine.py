@@ -28,10 +28,11 @@ from lux.compute.status import refresh_status
 SiteSelection = Sequence[int] | Mapping[int, dt.date | None] | None
 
 # Each stage updates the scope rows it derives (anchors, windows): room in every page keeps those updates HOT,
-# so later stages do not wade through dead versions.
+# so later stages do not wade through dead versions. The key is added once the table is filled (one sort
+# instead of an index insert per row).
 CREATE_SCOPE = text("""
     CREATE TEMP TABLE compute_scope (
-        site_pk int PRIMARY KEY, from_day date, anchor_day date, anchor_flat date, cut date, window_from date,
+        site_pk int NOT NULL, from_day date, anchor_day date, anchor_flat date, cut date, window_from date,
         changed boolean NOT NULL DEFAULT false, fresh boolean NOT NULL DEFAULT false
     ) WITH (fillfactor = 40) ON COMMIT DROP
 """)
@@ -61,6 +62,12 @@ LOCK = text("""
     SELECT count(*) FROM (SELECT 1 FROM compute_locks l JOIN compute_scope sc ON sc.site_pk = l.site_pk
                            ORDER BY l.site_pk FOR UPDATE OF l) locked
 """)
+
+# A run over every site takes the whole table instead of each of its rows: EXCLUSIVE waits for every run
+# holding site rows (ROW SHARE) or adding them (ROW EXCLUSIVE), and they wait for it, as they would for
+# its rows, without a row lock written per site.
+LOCK_ALL = text("LOCK TABLE compute_locks IN EXCLUSIVE MODE")
+COUNT_SCOPE = text("SELECT count(*) FROM compute_scope")
 
 
 @dataclass(frozen=True)
@@ -121,8 +128,12 @@ def _locked_scope(session: Session, sites: SiteSelection, from_day: dt.date | No
                   shard: tuple[int, int] | None) -> Iterator[int]:
     """The scope table of the selected sites, each locked for the transaction; yields how many there are."""
     _open_scope(session, sites, from_day, shard)
-    session.execute(ENSURE_LOCK_ROWS)
-    yield session.execute(LOCK).scalar_one()
+    if sites is None and shard is None:
+        session.execute(LOCK_ALL)
+        yield session.execute(COUNT_SCOPE).scalar_one()
+    else:
+        session.execute(ENSURE_LOCK_ROWS)
+        yield session.execute(LOCK).scalar_one()
     session.execute(text("DROP TABLE compute_scope"))
 
 
@@ -139,4 +150,5 @@ def _open_scope(session: Session, sites: SiteSelection, from_day: dt.date | None
     else:
         days = dict(sites) if isinstance(sites, Mapping) else dict.fromkeys(sites, from_day)
         session.execute(FILL_FROM_LIST, {"pks": list(days), "days": list(days.values())})
+    session.execute(text("ALTER TABLE compute_scope ADD PRIMARY KEY (site_pk)"))
     session.execute(text("ANALYZE compute_scope"))

@@ -1,0 +1,58 @@
+"""One recompute at a time per site: runs over some sites lock their rows, a run over every site the table,
+and each kind waits for the other (two real transactions; a short lock_timeout turns waiting into an error)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
+
+from lux.compute.engine import _locked_scope, refresh_statuses
+from lux.compute.params import Params
+
+D = dt.date(2026, 6, 10)
+PARAMS = Params()
+
+
+@pytest.fixture
+def sites(database) -> list[int]:
+    with database.engine.begin() as conn:
+        return conn.execute(text("INSERT INTO sites (site_id, name, capacity_kwp) VALUES ('L1', 'a', 3), "
+                                 "('L2', 'b', 3) RETURNING id")).scalars().all()
+
+
+def waits_for_the_other(database, run) -> bool:
+    """Whether `run(session)` blocks on a lock (it gives up after 300 ms) rather than completing."""
+    with database.session_scope() as session:
+        session.execute(text("SET LOCAL lock_timeout = '300ms'"))
+        try:
+            run(session)
+        except OperationalError as error:
+            assert "lock timeout" in str(error.orig)
+            return True
+    return False
+
+
+def every_site(session) -> None:
+    refresh_statuses(session, PARAMS, D)
+
+
+def one_site(pk: int):
+    return lambda session: refresh_statuses(session, PARAMS, D, sites=[pk])
+
+
+def test_a_run_over_every_site_and_a_run_over_one_wait_for_each_other(database, sites):
+    """The holding transaction takes only the run's locks (it writes nothing the others write)."""
+    first, second = sites
+    with database.session_scope() as holding, _locked_scope(holding, [first], None, None):
+        assert waits_for_the_other(database, every_site)
+        assert waits_for_the_other(database, one_site(first))
+        assert not waits_for_the_other(database, one_site(second))  # other sites go on
+    assert not waits_for_the_other(database, every_site)
+
+    with database.session_scope() as holding, _locked_scope(holding, None, None, None):
+        assert waits_for_the_other(database, one_site(second))
+        assert waits_for_the_other(database, every_site)
+    assert not waits_for_the_other(database, one_site(second))
