@@ -79,6 +79,7 @@ class BatchWriter:
         self.outcome = Outcome()
         self.staged = False
         self.batch_duplicates = streaming  # whether a key may repeat in what was staged
+        self.found_stored = False  # whether the direct COPY found a key already stored (a replay, most likely)
 
     def add(self, chunk: Chunk, received: int, *, last: bool = True) -> None:
         """Write one validated chunk; `last` False means more chunks follow (stage, merge at the end)."""
@@ -127,6 +128,7 @@ class BatchWriter:
             "SELECT EXISTS (SELECT 1 FROM readings WHERE (site_pk, reading_at) IN ((%s, %s), (%s, %s)))",
             (first[0], first[1], last[0], last[1]),
         ).fetchone()[0]:
+            self.found_stored = True
             return False
         try:
             with self.conn.transaction(), self.conn.cursor() as cur, cur.copy(
@@ -138,6 +140,7 @@ class BatchWriter:
                 for row in ordered:
                     write(row)
         except psycopg.errors.UniqueViolation:
+            self.found_stored = True
             return False
         self.outcome.accepted += len(rows)
         self.outcome.note_written_in_key_order(ordered)
@@ -187,14 +190,16 @@ class BatchWriter:
              WHERE r.site_pk = s.site_pk AND r.reading_at = s.reading_at AND s.outcome IS NULL""")
 
     def _insert_and_classify(self) -> None:
-        """Classify the unclassified rows against the stored ones; insert those whose key is new, then classify
-        what the insert skipped. A replay (every key stored) needs the one classifying query.
+        """Insert the unclassified rows whose key is new, then classify every row against the stored ones.
 
+        When the direct COPY found a stored key (most likely a replay) the rows are classified first, and the
+        insert runs only if some key is new: a replay then costs the one classifying query. Rows that were
+        staged for other reasons (a stream, a key repeated in the batch) are mostly new: insert first.
         ON CONFLICT DO NOTHING waits for a concurrent writer of the same key to finish, so after the
         insert every key it skipped is committed and visible to the classifying query.
         """
-        counted = self._classified()
-        if "unclassified" in counted:
+        counted = self._classified() if self.found_stored else None
+        if counted is None or "unclassified" in counted:
             self.conn.execute(f"""
                 WITH ins AS (
                     INSERT INTO readings ({READING_COLUMNS})
