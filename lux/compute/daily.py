@@ -13,6 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from lux.compute.params import Params
+from lux.compute.sqlparts import latest_closing_sql
 
 # Anchor of every site with a from_day: its last computed reading day before that day (readings before
 # the from_day are already in site_days); a site without one is rebuilt whole. When the site's tail ends
@@ -122,23 +123,14 @@ FRESH = text("""
 
 # The tail of every scope site whose days changed, that has none yet, or whose reference reading was found
 # for another zero_read_days: its last reading day, and the reading day zero_read_days before it.
-TAILS = text("""
+TAILS = text(f"""
     INSERT INTO site_tails AS t (site_pk, last_day, closing_at, closing_kwh, closing_signal, network, flat_since,
                                  ref_kwh, zero_read_days)
-    SELECT sc.site_pk, l.day, l.closing_at, l.closing_kwh, l.closing_signal, l.network, l.flat_since, ref.closing_kwh,
+    SELECT sc.site_pk, l.day, l.closing_at, l.closing_kwh, l.closing_signal, l.network, l.flat_since, l.ref_kwh,
            :zero_read_days
       FROM compute_scope sc
       LEFT JOIN site_tails old ON old.site_pk = sc.site_pk
-      LEFT JOIN LATERAL (
-            SELECT sd.day, sd.closing_at, sd.closing_kwh, sd.closing_signal, sd.network, sd.flat_since
-              FROM site_days sd
-             WHERE sd.site_pk = sc.site_pk AND sd.closing_at IS NOT NULL
-             ORDER BY sd.day DESC LIMIT 1) l ON true
-      LEFT JOIN LATERAL (
-            SELECT sd.closing_kwh
-              FROM site_days sd
-             WHERE sd.site_pk = sc.site_pk AND sd.day <= l.day - :zero_read_days AND sd.closing_at IS NOT NULL
-             ORDER BY sd.day DESC LIMIT 1) ref ON true
+      LEFT JOIN LATERAL ({latest_closing_sql("sc.site_pk", "'infinity'")}) l ON true
      WHERE sc.changed OR old.site_pk IS NULL OR old.zero_read_days <> :zero_read_days
     ON CONFLICT (site_pk) DO UPDATE
        SET last_day = excluded.last_day, closing_at = excluded.closing_at, closing_kwh = excluded.closing_kwh,

@@ -13,3 +13,17 @@ def region_sql(column: str) -> str:
 def days_in_month_sql(day: str) -> str:
     """The number of days in the month of a date column."""
     return f"extract(day FROM date_trunc('month', {day}) + interval '1 month - 1 day')"
+
+
+def latest_closing_sql(site: str, through: str, condition: str = "true") -> str:
+    """The latest reading day of `site` on or before `through` (one row at most, two key probes): its closing
+    reading, `flat_since`, and as `ref_kwh` the closing register of the latest reading day
+    `:zero_read_days` or more before it (SPEC §4's reference reading). `condition` gates the probes."""
+    return f"""
+        SELECT sd.day, sd.closing_at, sd.closing_kwh, sd.closing_signal, sd.network, sd.flat_since,
+               (SELECT r.closing_kwh FROM site_days r
+                 WHERE r.site_pk = sd.site_pk AND r.day <= sd.day - :zero_read_days AND r.closing_at IS NOT NULL
+                 ORDER BY r.day DESC LIMIT 1) AS ref_kwh
+          FROM site_days sd
+         WHERE {condition} AND sd.site_pk = {site} AND sd.day <= {through} AND sd.closing_at IS NOT NULL
+         ORDER BY sd.day DESC LIMIT 1"""

@@ -9,10 +9,12 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from lux.compute.sqlparts import latest_closing_sql
+
 # The latest reading day ≤ as-of and the reference reading `zero_read_days` before it: from the site's tail
 # when it ends by the as-of day and was kept for these zero_read_days (one row per site), otherwise from two
 # index probes through the site_days key (a status as of a day before the site's latest reading).
-COMPUTED = """
+COMPUTED = f"""
     WITH computed AS (
         SELECT sc.site_pk, CAST(:as_of AS date) AS as_of,
                CASE WHEN l.day IS NULL OR :as_of - l.day >= :no_coms_days THEN 'no_coms'
@@ -33,16 +35,8 @@ COMPUTED = """
                        t.ref_kwh
                  WHERE t.site_pk IS NOT NULL
                 UNION ALL
-                SELECT p.day, p.closing_at, p.closing_kwh, p.closing_signal, p.network, p.flat_since,
-                       (SELECT sd.closing_kwh FROM site_days sd
-                         WHERE sd.site_pk = sc.site_pk AND sd.day <= p.day - :zero_read_days
-                           AND sd.closing_at IS NOT NULL
-                         ORDER BY sd.day DESC LIMIT 1)
-                  FROM (SELECT sd.day, sd.closing_at, sd.closing_kwh, sd.closing_signal, sd.network, sd.flat_since
-                          FROM site_days sd
-                         WHERE t.site_pk IS NULL AND sd.site_pk = sc.site_pk AND sd.day <= :as_of
-                           AND sd.closing_at IS NOT NULL
-                         ORDER BY sd.day DESC LIMIT 1) p) l ON true
+                SELECT p.day, p.closing_at, p.closing_kwh, p.closing_signal, p.network, p.flat_since, p.ref_kwh
+                  FROM ({latest_closing_sql("sc.site_pk", ":as_of", "t.site_pk IS NULL")}) p) l ON true
     )"""
 
 # A large scope updates the stored rows through one join (cheaper than an upsert's probe per row) and
