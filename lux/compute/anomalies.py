@@ -1,13 +1,18 @@
 """Anomaly episodes of the scope sites, rebuilt only from where new data can change them.
 
-For a site rebuilt from day `f` (its anchor reading day + 1), episodes ending before
-`cut = min(f − 1, last reading day)` cannot change; the rest (running ones included) are
-deleted and recomputed from a window starting at `cut`, or earlier when a deleted spike or
-low-signal episode started earlier. A recomputed run that merely continues a kept episode
-(it starts the day after one ends, or inside it) is the window cutting that episode short and
-is not written. Low-signal days read six days of context before the window. A site without a
-`from_day` is recomputed from its first day. Underperformance is recomputed from the site's
-monthly performance rows, which are few.
+For a site rebuilt from day `f` (its anchor reading day + 1), days up to `cut = min(f − 1, last
+reading day)` keep their values, so episodes ending before `cut` cannot change. The rest (running
+ones included) are deleted and recomputed from a window starting at `cut`, or earlier when a
+deleted spike or low-signal episode started earlier. A spike or low-signal episode whose days all
+lie on or before `cut` and that reaches `cut` is *continued* instead: it is kept, and the
+recomputed run starting at `cut` extends it (end, running, and the min or max of its details),
+so a long running episode is not re-read from its first day every night. That is the case of an
+episode ending on `cut`, and of a running one of the previous run when `cut` is that run's as-of
+day and the site's latest reading day (a spike also needs `cut` itself over the limit). A
+recomputed run that continues a kept episode (it starts the day after one ends, or inside it) is
+written into that episode. Low-signal days read six days of context before the window. A site
+without a `from_day` is recomputed from its first day. Underperformance is recomputed from the
+site's monthly performance rows, which are few.
 """
 
 from __future__ import annotations
@@ -23,11 +28,22 @@ WINDOW = text("""
      WHERE st.site_pk = sc.site_pk
 """)
 
-CLEAR = text("""
+# A kept episode is continued only when every day of it is on or before the cut, so its details stand.
+CONTINUED = """
+    a.type IN ('spike', 'low_signal') AND a.start_day < sc.cut
+    AND (a.end_day = sc.cut
+         OR a.end_day IS NULL AND a.as_of = sc.cut AND sc.prior_last = sc.cut
+            AND (a.type = 'low_signal'
+                 OR EXISTS (SELECT 1 FROM site_days v JOIN sites s ON s.id = v.site_pk
+                             WHERE v.site_pk = a.site_pk AND v.day = sc.cut
+                               AND v.generation_kwh > s.capacity_kwp * :max_daily_yield)))"""
+
+CLEAR = text(f"""
     WITH deleted AS (
         DELETE FROM anomalies a USING compute_scope sc
          WHERE a.site_pk = sc.site_pk
-           AND (sc.cut IS NULL OR a.end_day IS NULL OR a.end_day >= sc.cut OR a.type = 'underperformance')
+           AND (sc.cut IS NULL OR a.type = 'underperformance'
+                OR (a.end_day IS NULL OR a.end_day >= sc.cut) AND NOT coalesce({CONTINUED}, false))
         RETURNING a.site_pk, a.type, a.start_day
     ), earliest AS (
         SELECT site_pk, min(start_day) AS start_day FROM deleted WHERE type IN ('spike', 'low_signal')
@@ -113,12 +129,21 @@ DAY_EPISODES = text("""
          GROUP BY site_pk, flat_since
     )
     INSERT INTO anomalies AS a (site_pk, type, start_day, end_day, details, as_of, computed_at)
-    SELECT e.site_pk, e.type, e.start_day, e.end_day, e.details, :as_of, now()
+    SELECT e.site_pk, e.type, coalesce(kept.start_day, e.start_day), e.end_day,
+           CASE WHEN kept.start_day IS NULL THEN e.details
+                WHEN e.type = 'low_signal' THEN jsonb_build_object('min_mean_csq', least(
+                    CAST(kept.details ->> 'min_mean_csq' AS numeric), CAST(e.details ->> 'min_mean_csq' AS numeric)))
+                ELSE e.details || jsonb_build_object('max_kwh', greatest(
+                    CAST(kept.details ->> 'max_kwh' AS numeric), CAST(e.details ->> 'max_kwh' AS numeric))) END,
+           :as_of, now()
       FROM episodes e
-     WHERE e.type NOT IN ('spike', 'low_signal', 'gap')
-        OR NOT EXISTS (SELECT 1 FROM anomalies kept
-                        WHERE kept.site_pk = e.site_pk AND kept.type = e.type AND kept.start_day < e.start_day
-                          AND kept.end_day >= e.start_day - 1)
+      -- a kept episode's last day: its end, or for a continued running one its as-of day (the cut)
+      LEFT JOIN LATERAL (
+            SELECT k.start_day, k.details FROM anomalies k
+             WHERE e.type IN ('spike', 'low_signal', 'gap') AND k.site_pk = e.site_pk AND k.type = e.type
+               AND k.start_day < e.start_day AND coalesce(k.end_day, k.as_of) >= e.start_day - 1
+             ORDER BY k.start_day DESC LIMIT 1) kept ON true
+     WHERE e.type <> 'gap' OR kept.start_day IS NULL
     ON CONFLICT (site_pk, type, start_day) DO UPDATE
        SET end_day = excluded.end_day, details = excluded.details, as_of = excluded.as_of,
            computed_at = excluded.computed_at
@@ -151,5 +176,5 @@ def rebuild_anomalies(session: Session, params: dict, as_of: object) -> int:
     """Rebuild the anomaly episodes of the scope sites as of `as_of`; returns rows written."""
     bound = {**params, "as_of": as_of}
     session.execute(WINDOW)
-    session.execute(CLEAR)
+    session.execute(CLEAR, bound)
     return session.execute(DAY_EPISODES, bound).rowcount + session.execute(UNDERPERFORMANCE, bound).rowcount

@@ -18,17 +18,19 @@ from lux.compute.sqlparts import latest_closing_sql
 # Anchor of every site with a from_day: its last computed reading day before that day (readings before
 # the from_day are already in site_days); a site without one is rebuilt whole. When the site's tail ends
 # before the from_day (new readings after all known ones, the common case) the tail is the anchor;
-# otherwise one probe of site_days finds it.
+# otherwise one probe of site_days finds it. The tail's day is kept as `prior_last`, the site's latest
+# reading day before this run, for the anomaly stage.
 ANCHOR = text("""
     UPDATE compute_scope sc
-       SET anchor_day = a.day, anchor_flat = a.flat_since, from_day = a.day + 1
+       SET anchor_day = a.day, anchor_flat = a.flat_since, from_day = a.day + 1, prior_last = t.last_day
       FROM compute_scope s
-      LEFT JOIN site_tails t ON t.site_pk = s.site_pk AND t.last_day < s.from_day
+      LEFT JOIN site_tails t ON t.site_pk = s.site_pk
       LEFT JOIN LATERAL (
-            SELECT t.last_day AS day, t.flat_since WHERE t.site_pk IS NOT NULL
+            SELECT t.last_day AS day, t.flat_since WHERE t.last_day < s.from_day
             UNION ALL
             (SELECT sd.day, sd.flat_since FROM site_days sd
-              WHERE t.site_pk IS NULL AND sd.site_pk = s.site_pk AND sd.day < s.from_day AND sd.closing_at IS NOT NULL
+              WHERE NOT coalesce(t.last_day < s.from_day, false) AND sd.site_pk = s.site_pk AND sd.day < s.from_day
+                AND sd.closing_at IS NOT NULL
               ORDER BY sd.day DESC LIMIT 1)) a ON true
      WHERE sc.site_pk = s.site_pk AND s.from_day IS NOT NULL
 """)

@@ -2,8 +2,8 @@
 
 (a) SQL == reference for a random as-of day (per-site tables, then rollups separately);
 (b) runs over shards == one unsharded run; (c) an incremental run after late readings == a fresh
-full run; (d) running twice writes identical rows; (e) site tails kept for other parameters, or
-missing, are rebuilt rather than trusted.
+full run, and so do runs day by day as new days arrive; (d) running twice writes identical rows;
+(e) site tails kept for other parameters, or missing, are rebuilt rather than trusted.
 """
 
 from __future__ import annotations
@@ -402,6 +402,59 @@ def test_incremental_after_late_readings_equals_full(database, fleet, params, ex
     reset(database, RESULT_TABLES)
     run_full(database, params, as_of)
     assert_same(snapshot(database), incremental, labels=("full", "incremental"))
+
+
+def without_as_of(tables: dict[str, dict], names=("anomalies", "monthly_performance")) -> dict[str, dict]:
+    """`tables` without the as-of day of `names`' rows: a row an incremental run keeps carries the as-of day of
+    the run that wrote it, a full run's rows all carry its own."""
+    return tables | {name: {key: {k: v for k, v in row.items() if k != "as_of"} for key, row in tables[name].items()}
+                     for name in names}
+
+
+@PROPERTY_SETTINGS
+@given(fleet=fleets(), params=params_strategy, days=st.integers(1, 8))
+def test_runs_day_by_day_equal_one_full_run(database, fleet, params, days):
+    """The nightly pattern: each day's readings arrive, then every site is recomputed from that day as of it
+    (running episodes are continued, not re-read); the end state is that of one full run."""
+    final = fleet.as_of
+    first = final - days * ONE_DAY
+    seen = [r for r in fleet.readings if ref.local_day(r.reading_at, params.timezone) <= final]
+    note(f"as_of={final} first={first} params={params}")
+    reset(database)
+    load(database, replace(fleet, readings=[r for r in seen if ref.local_day(r.reading_at, params.timezone) <= first]))
+    run_full(database, params, first)
+    for n in range(1, days + 1):
+        day = first + n * ONE_DAY
+        with database.session_scope() as session:
+            insert_readings(session, [r for r in seen if ref.local_day(r.reading_at, params.timezone) == day])
+        with database.session_scope() as session:
+            recompute_sites(session, params, day, from_day=day)
+    daily = without_as_of(snapshot(database, PER_SITE))
+    reset(database, RESULT_TABLES)
+    run_full(database, params, final)
+    assert_same(without_as_of(snapshot(database, PER_SITE)), daily, labels=("full", "day by day"))
+
+
+def test_a_running_episode_is_reread_when_a_late_reading_changes_its_days(database):
+    """A running low-signal episode whose later days a late reading changes is recomputed from its start, not
+    continued: continuing would keep its old minimum (8.43, of days the late reading lifted) instead of 9.0."""
+    start, params = dt.date(2026, 6, 1), Params(timezone="Europe/London")
+    signals = [9] * 8 + [5, 9]  # days 1–10: the 7-day mean is below 10 throughout, lowest from day 9
+    fleet = Fleet(start, start + 9 * ONE_DAY, [Site(1, 4.0, "North")],
+                  [Reading(1, instant(start + n * ONE_DAY, "any", 500_000), 100.0 + n, signal, "EE")
+                   for n, signal in enumerate(signals)], {})
+    late = Reading(1, instant(start + 8 * ONE_DAY, "start", 60), 107.5, 31, "EE")
+    reset(database)
+    load(database, fleet)
+    run_full(database, params, fleet.as_of)
+    with database.session_scope() as session:
+        insert_readings(session, [late])
+        recompute_sites(session, params, fleet.as_of, sites=[1], from_day=start + 8 * ONE_DAY)
+    expected = reference_tables(replace(fleet, readings=[*fleet.readings, late]), params, fleet.as_of,
+                                ("anomalies",))
+    assert expected["anomalies"] == {(1, "low_signal", start): {
+        "end_day": start + 7 * ONE_DAY, "details": {"min_mean_csq": 9.0}, "as_of": fleet.as_of}}
+    assert_same(expected, snapshot(database, ("anomalies",)))
 
 
 @PROPERTY_SETTINGS
