@@ -4,7 +4,8 @@ The scope (temporary table `compute_scope`, see engine.py) gives each site a `fr
 anchor is the site's last reading day before that day, found in site_days; its own row is kept
 and its `flat_since` continues the flat run. Days after the anchor are rebuilt from the readings, so a
 late reading also corrects the estimated days before it. A site without an anchor row is
-rebuilt from its first reading.
+rebuilt from its first reading. The rows written to sites that had days stored are also kept in
+`rebuilt_days` for the rest of the run.
 """
 
 from __future__ import annotations
@@ -95,10 +96,10 @@ REBUILD = """
                           WHERE f.k > 1) d
      WHERE f.anchor_day IS NULL OR f.day > f.anchor_day
     {on_conflict}
-    RETURNING site_pk
+    RETURNING site_pk, day, closing_at, closing_kwh, generation_kwh, segment_end
     ), marked AS (
         UPDATE compute_scope sc SET changed = true WHERE sc.site_pk IN (SELECT site_pk FROM written)
-    )
+    ){keep}
     SELECT count(*) FROM written
 """
 UPSERT_CHANGED = """    ON CONFLICT (site_pk, day) DO UPDATE
@@ -114,8 +115,11 @@ UPSERT_CHANGED = """    ON CONFLICT (site_pk, day) DO UPDATE
            (excluded.closing_at, excluded.closing_kwh, excluded.closing_signal, excluded.network,
             excluded.readings, excluded.signal_sum, excluded.signal_n, excluded.generation_kwh,
             excluded.estimated, excluded.rollback, excluded.segment_end, excluded.flat_since)"""
-REBUILD_STORED = text(REBUILD.format(fresh="false", on_conflict=UPSERT_CHANGED))
-REBUILD_FRESH = text(REBUILD.format(fresh="true", on_conflict=""))
+KEEP_WRITTEN = """, kept AS (
+        INSERT INTO rebuilt_days SELECT * FROM written
+    )"""
+REBUILD_STORED = text(REBUILD.format(fresh="false", on_conflict=UPSERT_CHANGED, keep=KEEP_WRITTEN))
+REBUILD_FRESH = text(REBUILD.format(fresh="true", on_conflict="", keep=""))
 
 # Scope sites rebuilt whole that have no day stored.
 FRESH = text("""
@@ -149,4 +153,5 @@ def rebuild_site_days(session: Session, params: Params) -> int:
     session.execute(text("ANALYZE compute_scope"))
     bound = {"timezone": params.timezone, "flat_tolerance_kwh": params.flat_tolerance_kwh}
     written = sum(session.execute(statement, bound).scalar_one() for statement in (REBUILD_FRESH, REBUILD_STORED))
+    session.execute(text("ANALYZE rebuilt_days"))
     return written + session.execute(TAILS, {"zero_read_days": params.zero_read_days}).rowcount

@@ -34,8 +34,18 @@ CREATE_SCOPE = text("""
     CREATE TEMP TABLE compute_scope (
         site_pk int NOT NULL, from_day date, anchor_day date, anchor_flat date, prior_last date, cut date,
         window_from date,
-        changed boolean NOT NULL DEFAULT false, fresh boolean NOT NULL DEFAULT false
+        changed boolean NOT NULL DEFAULT false, fresh boolean NOT NULL DEFAULT false,
+        month_append boolean NOT NULL DEFAULT false
     ) WITH (fillfactor = 40) ON COMMIT DROP
+""")
+
+# The site days this run wrote to sites that had days stored (see daily.REBUILD), so later stages can extend a
+# site's results by its new days instead of reading its history again.
+CREATE_REBUILT = text("""
+    CREATE TEMP TABLE rebuilt_days (
+        site_pk int NOT NULL, day date NOT NULL, closing_at timestamptz, closing_kwh float8, generation_kwh float8,
+        segment_end date NOT NULL
+    ) ON COMMIT DROP
 """)
 
 FILL_FROM_SITES = text("""
@@ -135,7 +145,7 @@ def _locked_scope(session: Session, sites: SiteSelection, from_day: dt.date | No
     else:
         session.execute(ENSURE_LOCK_ROWS)
         yield session.execute(LOCK).scalar_one()
-    session.execute(text("DROP TABLE compute_scope"))
+    session.execute(text("DROP TABLE compute_scope, rebuilt_days"))
 
 
 def _open_scope(session: Session, sites: SiteSelection, from_day: dt.date | None,
@@ -143,8 +153,9 @@ def _open_scope(session: Session, sites: SiteSelection, from_day: dt.date | None
     # JIT compilation costs about a second per statement and the plans here gain nothing from it.
     session.execute(text("SET LOCAL jit = off"))
     session.execute(text("SET LOCAL work_mem = '256MB'"))
-    session.execute(text("DROP TABLE IF EXISTS compute_scope"))
+    session.execute(text("DROP TABLE IF EXISTS compute_scope, rebuilt_days"))
     session.execute(CREATE_SCOPE)
+    session.execute(CREATE_REBUILT)
     if sites is None:
         shards, index = (shard[1], shard[0]) if shard else (None, None)
         session.execute(FILL_FROM_SITES, {"from_day": from_day, "shards": shards, "shard": index})

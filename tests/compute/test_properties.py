@@ -432,7 +432,7 @@ def test_runs_day_by_day_equal_one_full_run(database, fleet, params, days):
     daily = without_as_of(snapshot(database, PER_SITE))
     reset(database, RESULT_TABLES)
     run_full(database, params, final)
-    assert_same(without_as_of(snapshot(database, PER_SITE)), daily, labels=("full", "day by day"))
+    assert_same(without_as_of(snapshot(database, PER_SITE)), daily, labels=("full", "day by day"), exact=True)
 
 
 def test_a_running_episode_is_reread_when_a_late_reading_changes_its_days(database):
@@ -455,6 +455,30 @@ def test_a_running_episode_is_reread_when_a_late_reading_changes_its_days(databa
     assert expected["anomalies"] == {(1, "low_signal", start): {
         "end_day": start + 7 * ONE_DAY, "details": {"min_mean_csq": 9.0}, "as_of": fleet.as_of}}
     assert_same(expected, snapshot(database, ("anomalies",)))
+
+
+@pytest.mark.parametrize("first_as_of", [dt.date(2026, 6, 10), dt.date(2026, 5, 31)])
+def test_months_stored_as_of_an_earlier_day_are_summed_again_not_extended(database, first_as_of):
+    """Site days after a run's as-of day are stored but not in its months: a later run that appends a day must
+    re-sum the month, not add the new day to the stored sum (which lacks June 11–14), nor start the month
+    afresh when it has no row yet (as of May 31)."""
+    start, params = dt.date(2026, 5, 29), Params(timezone="Europe/London")
+    fleet = Fleet(start, start + 16 * ONE_DAY, [Site(1, 4.0, "North")],
+                  [Reading(1, instant(start + n * ONE_DAY, "any", 500_000), 100.0 + 2 * n, 20, "EE")
+                   for n in range(17)], {1: [100.0] * 12})
+    new_day = start + 17 * ONE_DAY
+    new = Reading(1, instant(new_day, "any", 500_000), 140.0, 20, "EE")
+    reset(database)
+    load(database, fleet)
+    run_full(database, params, first_as_of)
+    with database.session_scope() as session:
+        insert_readings(session, [new])
+        recompute_sites(session, params, new_day, sites=[1], from_day=new_day)
+    expected = reference_tables(replace(fleet, readings=[*fleet.readings, new]), params, new_day,
+                                ("monthly_performance",))
+    assert expected["monthly_performance"][(1, dt.date(2026, 6, 1))]["covered_days"] == 15
+    months = ("monthly_performance",)
+    assert_same(without_as_of(expected, months), without_as_of(snapshot(database, months), months))
 
 
 @PROPERTY_SETTINGS

@@ -18,6 +18,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import select, text
 
+from lux.compute import engine
 from lux.compute.engine import recompute_rollups
 from lux.compute.params import Params
 from lux.compute.performance import rebuild_performance
@@ -123,8 +124,8 @@ def test_hand_written_monthly_performance_is_that_of_the_site_days(database):
         written = session.execute(text(
             "SELECT s.site_id, mp.month, mp.actual_kwh, mp.covered_days, mp.expected_kwh, mp.ratio_pct "
             "FROM monthly_performance mp JOIN sites s ON s.id = mp.site_pk ORDER BY 1, 2")).all()
-        session.execute(text("CREATE TEMP TABLE compute_scope (site_pk int PRIMARY KEY, from_day date) "
-                             "ON COMMIT DROP"))
+        session.execute(engine.CREATE_SCOPE)
+        session.execute(engine.CREATE_REBUILT)
         session.execute(text("INSERT INTO compute_scope (site_pk) SELECT id FROM sites"))
         rebuild_performance(session, D)
         rebuilt = session.execute(text(
