@@ -17,7 +17,7 @@ from sqlalchemy import (
     Text,
     func,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base
@@ -50,7 +50,10 @@ class SiteTail(Base):
     Kept by the daily rebuild for every site it recomputes (`last_day` null: no reading yet), so the
     status and the rebuild's anchor read one row per site instead of probing `site_days`. `ref_kwh`
     is the closing register of the latest reading day on or before `last_day − zero_read_days`,
-    for the `zero_read_days` stored beside it. Pages keep room for HOT updates (fillfactor 50, migration 0005).
+    for the `zero_read_days` stored beside it. `recent_days` / `recent_kwh` are the last
+    `zero_read_days + 1` reading days, newest first, and their closing registers (null in tails written
+    before migration 0006): the reference reading is always among them, so a run that only appends days
+    finds the next one there. Pages keep room for HOT updates (fillfactor 50, migration 0005).
     """
 
     __tablename__ = "site_tails"
@@ -64,6 +67,8 @@ class SiteTail(Base):
     flat_since: Mapped[dt.date | None] = mapped_column(Date)
     ref_kwh: Mapped[float | None] = mapped_column(Double)
     zero_read_days: Mapped[int] = mapped_column(SmallInteger)
+    recent_days: Mapped[list[dt.date] | None] = mapped_column(ARRAY(Date))
+    recent_kwh: Mapped[list[float] | None] = mapped_column(ARRAY(Double))
 
 
 class SiteStatus(Base):

@@ -14,7 +14,6 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from lux.compute.params import Params
-from lux.compute.sqlparts import latest_closing_sql
 
 # Anchor of every site with a from_day: its last computed reading day before that day (readings before
 # the from_day are already in site_days); a site without one is rebuilt whole. When the site's tail ends
@@ -53,13 +52,7 @@ REBUILD = """
                coalesce(sum(r.signal_level) OVER w, 0) AS sig_cum,
                count(r.signal_level) OVER w AS sig_n_cum,
                lead(r.day) OVER w AS next_day
-          FROM compute_scope sc
-          CROSS JOIN LATERAL (
-                SELECT r.*, (r.reading_at AT TIME ZONE :timezone)::date AS day FROM readings r
-                 WHERE r.site_pk = sc.site_pk
-                   AND r.reading_at >= coalesce(sc.anchor_day::timestamp AT TIME ZONE :timezone, '-infinity')
-                 ORDER BY r.reading_at OFFSET 0) r
-         WHERE sc.fresh = {fresh}
+          FROM {readings}
         WINDOW w AS (PARTITION BY sc.site_pk ORDER BY r.reading_at)
     ), stepped AS (
         SELECT c.site_pk, c.anchor_day, c.anchor_flat, c.day, c.reading_at AS closing_at,
@@ -96,7 +89,7 @@ REBUILD = """
                           WHERE f.k > 1) d
      WHERE f.anchor_day IS NULL OR f.day > f.anchor_day
     {on_conflict}
-    RETURNING site_pk, day, closing_at, closing_kwh, generation_kwh, segment_end
+    RETURNING site_pk, day, closing_at, closing_kwh, closing_signal, network, flat_since, generation_kwh, segment_end
     ), marked AS (
         UPDATE compute_scope sc SET changed = true WHERE sc.site_pk IN (SELECT site_pk FROM written)
     ){keep}
@@ -118,8 +111,32 @@ UPSERT_CHANGED = """    ON CONFLICT (site_pk, day) DO UPDATE
 KEEP_WRITTEN = """, kept AS (
         INSERT INTO rebuilt_days SELECT * FROM written
     )"""
-REBUILD_STORED = text(REBUILD.format(fresh="false", on_conflict=UPSERT_CHANGED, keep=KEEP_WRITTEN))
-REBUILD_FRESH = text(REBUILD.format(fresh="true", on_conflict="", keep=""))
+# Sites with days stored read their readings after the anchor, a short range of the readings key each.
+READINGS_AFTER_ANCHOR = """compute_scope sc
+          CROSS JOIN LATERAL (
+                SELECT r.*, (r.reading_at AT TIME ZONE :timezone)::date AS day FROM readings r
+                 WHERE r.site_pk = sc.site_pk
+                   AND r.reading_at >= coalesce(sc.anchor_day::timestamp AT TIME ZONE :timezone, '-infinity')
+                 ORDER BY r.reading_at OFFSET 0) r
+         WHERE NOT sc.fresh"""
+# Sites built whole (no day stored) read every reading. A few read their key ranges; many scan the table once
+# and sort it: readings arrive day after day, so one site's readings lie on as many pages as it has readings,
+# and reading a fleet's history range by range costs a page per reading (`+ 0` keeps the join off the key).
+FRESH_PROBED = """compute_scope sc
+          CROSS JOIN LATERAL (
+                SELECT r.*, (r.reading_at AT TIME ZONE :timezone)::date AS day FROM readings r
+                 WHERE r.site_pk = sc.site_pk ORDER BY r.reading_at OFFSET 0) r
+         WHERE sc.fresh"""
+FRESH_SCANNED = """compute_scope sc
+          JOIN (SELECT r.*, (r.reading_at AT TIME ZONE :timezone)::date AS day FROM readings r) r
+            ON r.site_pk + 0 = sc.site_pk
+         WHERE sc.fresh"""
+REBUILD_STORED = text(REBUILD.format(readings=READINGS_AFTER_ANCHOR, on_conflict=UPSERT_CHANGED, keep=KEEP_WRITTEN))
+REBUILD_FRESH_PROBED = text(REBUILD.format(readings=FRESH_PROBED, on_conflict="", keep=""))
+REBUILD_FRESH_SCANNED = text(REBUILD.format(readings=FRESH_SCANNED, on_conflict="", keep=""))
+
+# Scopes with more sites built whole than this scan the readings.
+SCAN_FRESH_SITES = 2_000
 
 # Scope sites rebuilt whole that have no day stored.
 FRESH = text("""
@@ -127,31 +144,80 @@ FRESH = text("""
      WHERE sc.anchor_day IS NULL AND NOT EXISTS (SELECT 1 FROM site_days sd WHERE sd.site_pk = sc.site_pk)
 """)
 
-# The tail of every scope site whose days changed, that has none yet, or whose reference reading was found
-# for another zero_read_days: its last reading day, and the reading day zero_read_days before it.
-TAILS = text(f"""
+# SPEC §4's reference reading from a tail's recent reading days (newest first): the closing register of the
+# latest one at least zero_read_days before the newest.
+REFERENCE = """(SELECT u.kwh FROM unnest({days}, {kwh}) AS u(day, kwh)
+                  WHERE u.day <= ({days})[1] - :zero_read_days ORDER BY u.day DESC LIMIT 1)"""
+
+# The tail of a site whose new days all follow its tail, kept for these zero_read_days: its newest written
+# reading day, and its recent days continued by the written ones (newer than every stored one). Those sites
+# are marked unchanged, so TAILS leaves them alone.
+TAILS_APPENDED = text("""
+    WITH written AS (
+        SELECT d.site_pk, array_agg(d.day ORDER BY d.day DESC) AS days,
+               array_agg(d.closing_kwh ORDER BY d.day DESC) AS kwh,
+               (array_agg(d.closing_at ORDER BY d.day DESC))[1] AS closing_at,
+               (array_agg(d.closing_signal ORDER BY d.day DESC))[1] AS closing_signal,
+               (array_agg(d.network ORDER BY d.day DESC))[1] AS network,
+               (array_agg(d.flat_since ORDER BY d.day DESC))[1] AS flat_since
+          FROM rebuilt_days d JOIN compute_scope sc ON sc.site_pk = d.site_pk AND sc.anchor_day = sc.prior_last
+         WHERE d.closing_at IS NOT NULL
+         GROUP BY d.site_pk
+    ), continued AS (
+        SELECT w.*, (w.days || t.recent_days)[1:CAST(:zero_read_days AS int) + 1] AS recent_days,
+               (w.kwh || t.recent_kwh)[1:CAST(:zero_read_days AS int) + 1] AS recent_kwh
+          FROM written w JOIN site_tails t ON t.site_pk = w.site_pk
+         WHERE t.zero_read_days = :zero_read_days AND t.recent_days IS NOT NULL
+    ), updated AS (
+        UPDATE site_tails t
+           SET last_day = c.days[1], closing_at = c.closing_at, closing_kwh = c.kwh[1],
+               closing_signal = c.closing_signal, network = c.network, flat_since = c.flat_since,
+               ref_kwh = {ref}, recent_days = c.recent_days, recent_kwh = c.recent_kwh
+          FROM continued c
+         WHERE t.site_pk = c.site_pk
+        RETURNING t.site_pk
+    )
+    UPDATE compute_scope sc SET changed = false FROM updated u WHERE sc.site_pk = u.site_pk
+""".format(ref=REFERENCE.format(days="c.recent_days", kwh="c.recent_kwh")))
+
+# The tail of every other scope site whose days changed, that has none yet, or whose reference reading was
+# found for another zero_read_days: from one backward range of its last zero_read_days + 1 reading days.
+TAILS = text("""
     INSERT INTO site_tails AS t (site_pk, last_day, closing_at, closing_kwh, closing_signal, network, flat_since,
-                                 ref_kwh, zero_read_days)
-    SELECT sc.site_pk, l.day, l.closing_at, l.closing_kwh, l.closing_signal, l.network, l.flat_since, l.ref_kwh,
-           :zero_read_days
+                                 ref_kwh, zero_read_days, recent_days, recent_kwh)
+    SELECT sc.site_pk, l.recent_days[1], l.closing_at, l.recent_kwh[1], l.closing_signal, l.network, l.flat_since,
+           {ref}, :zero_read_days, l.recent_days, l.recent_kwh
       FROM compute_scope sc
       LEFT JOIN site_tails old ON old.site_pk = sc.site_pk
-      LEFT JOIN LATERAL ({latest_closing_sql("sc.site_pk", "'infinity'")}) l ON true
+      CROSS JOIN LATERAL (
+            SELECT array_agg(r.day ORDER BY r.day DESC) AS recent_days,
+                   array_agg(r.closing_kwh ORDER BY r.day DESC) AS recent_kwh,
+                   (array_agg(r.closing_at ORDER BY r.day DESC))[1] AS closing_at,
+                   (array_agg(r.closing_signal ORDER BY r.day DESC))[1] AS closing_signal,
+                   (array_agg(r.network ORDER BY r.day DESC))[1] AS network,
+                   (array_agg(r.flat_since ORDER BY r.day DESC))[1] AS flat_since
+              FROM (SELECT r.day, r.closing_kwh, r.closing_at, r.closing_signal, r.network, r.flat_since
+                      FROM site_days r WHERE r.site_pk = sc.site_pk AND r.closing_at IS NOT NULL
+                     ORDER BY r.day DESC LIMIT CAST(:zero_read_days AS int) + 1) r) l
      WHERE sc.changed OR old.site_pk IS NULL OR old.zero_read_days <> :zero_read_days
     ON CONFLICT (site_pk) DO UPDATE
        SET last_day = excluded.last_day, closing_at = excluded.closing_at, closing_kwh = excluded.closing_kwh,
            closing_signal = excluded.closing_signal, network = excluded.network, flat_since = excluded.flat_since,
-           ref_kwh = excluded.ref_kwh, zero_read_days = excluded.zero_read_days
-""")
+           ref_kwh = excluded.ref_kwh, zero_read_days = excluded.zero_read_days, recent_days = excluded.recent_days,
+           recent_kwh = excluded.recent_kwh
+""".format(ref=REFERENCE.format(days="l.recent_days", kwh="l.recent_kwh")))
 
 
 def rebuild_site_days(session: Session, params: Params) -> int:
     """Rebuild the site days of every scope site after its anchor, then the tails of those that changed;
     returns rows written."""
     session.execute(ANCHOR)
-    session.execute(FRESH)
+    fresh = session.execute(FRESH).rowcount
     session.execute(text("ANALYZE compute_scope"))
     bound = {"timezone": params.timezone, "flat_tolerance_kwh": params.flat_tolerance_kwh}
-    written = sum(session.execute(statement, bound).scalar_one() for statement in (REBUILD_FRESH, REBUILD_STORED))
+    rebuild_fresh = REBUILD_FRESH_SCANNED if fresh > SCAN_FRESH_SITES else REBUILD_FRESH_PROBED
+    written = sum(session.execute(statement, bound).scalar_one() for statement in (rebuild_fresh, REBUILD_STORED))
     session.execute(text("ANALYZE rebuilt_days"))
-    return written + session.execute(TAILS, {"zero_read_days": params.zero_read_days}).rowcount
+    tails = {"zero_read_days": params.zero_read_days}
+    written += session.execute(TAILS_APPENDED, tails).rowcount
+    return written + session.execute(TAILS, tails).rowcount

@@ -43,8 +43,8 @@ CREATE_SCOPE = text("""
 # site's results by its new days instead of reading its history again.
 CREATE_REBUILT = text("""
     CREATE TEMP TABLE rebuilt_days (
-        site_pk int NOT NULL, day date NOT NULL, closing_at timestamptz, closing_kwh float8, generation_kwh float8,
-        segment_end date NOT NULL
+        site_pk int NOT NULL, day date NOT NULL, closing_at timestamptz, closing_kwh float8, closing_signal smallint,
+        network text, flat_since date, generation_kwh float8, segment_end date NOT NULL
     ) ON COMMIT DROP
 """)
 

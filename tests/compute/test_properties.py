@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, Phase, assume, given, note, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
+from lux.compute import daily as daily_stage
 from lux.compute import status as status_stage
 from lux.compute.engine import recompute_rollups, recompute_sites
 from lux.compute.params import Params
@@ -301,9 +302,16 @@ def status_writes(request, monkeypatch):
     return request.param
 
 
+@pytest.fixture(params=["probed", "scanned"])
+def fresh_reads(request, monkeypatch):
+    """Run a test with sites built whole reading their readings key range by range, then by one scan."""
+    monkeypatch.setattr(daily_stage, "SCAN_FRESH_SITES", 10**9 if request.param == "probed" else 0)
+    return request.param
+
+
 @PROPERTY_SETTINGS
 @given(fleet=fleets(), params=params_strategy)
-def test_sql_matches_reference(database, fleet, params, status_writes):
+def test_sql_matches_reference(database, fleet, params, status_writes, fresh_reads):
     as_of = fleet.as_of
     note(f"as_of={as_of} params={params}")
     reset(database)
