@@ -54,36 +54,32 @@ CLEAR = text(f"""
      WHERE sc.site_pk = s.site_pk
 """)
 
-# Day-based episodes: rows of the window (as of the run's day) plus up to six trailing days after
-# the last reading, over which the seven-day signal mean still runs.
+# Day-based episodes: rows of the window (as of the run's day) plus up to six days after the last
+# reading, over which the seven-day signal mean still runs. Each site's days, those days included, and their
+# seven-day signal sums come out of its own key range in day order, so no step sorts every day of the scope.
 DAY_EPISODES = text("""
     WITH base AS (
-        SELECT sd.site_pk, sd.day, sd.closing_at IS NOT NULL AS reading_day, sd.closing_kwh, sd.generation_kwh,
-               sd.rollback, sd.flat_since, sd.signal_sum, sd.signal_n, s.capacity_kwp, sc.window_from,
-               st.last_day
+        SELECT sc.site_pk, sd.day, sd.reading_day, sd.after_last, sd.closing_kwh, sd.generation_kwh, sd.rollback,
+               sd.flat_since, sd.s7, sd.n7, s.capacity_kwp, sc.window_from, st.last_day
           FROM compute_scope sc
           JOIN sites s ON s.id = sc.site_pk
           JOIN site_status st ON st.site_pk = sc.site_pk
           CROSS JOIN LATERAL (
-                SELECT * FROM site_days sd
-                 WHERE sd.site_pk = sc.site_pk AND sd.day <= st.last_day
-                   AND sd.day >= coalesce(sc.window_from - 6, '-infinity')
-                 ORDER BY sd.day OFFSET 0) sd
-    ), tail_days AS (
-        SELECT sc.site_pk, d::date AS day, sc.window_from
-          FROM compute_scope sc JOIN site_status st ON st.site_pk = sc.site_pk,
-               generate_series(st.last_day + 1, least(CAST(:as_of AS date), st.last_day + 6), interval '1 day') d
-    ), signal7 AS (
-        SELECT site_pk, day, window_from,
-               sum(signal_sum) OVER w AS s7, sum(signal_n) OVER w AS n7
-          FROM (SELECT site_pk, day, signal_sum, signal_n, window_from FROM base
-                UNION ALL
-                SELECT site_pk, day, 0, 0, window_from FROM tail_days) x
-        WINDOW w AS (PARTITION BY site_pk ORDER BY day ROWS 6 PRECEDING)
+                SELECT d.*, sum(d.signal_sum) OVER w AS s7, sum(d.signal_n) OVER w AS n7
+                  FROM (SELECT sd.day, sd.closing_at IS NOT NULL AS reading_day, false AS after_last, sd.closing_kwh,
+                               sd.generation_kwh, sd.rollback, sd.flat_since, sd.signal_sum, sd.signal_n
+                          FROM site_days sd
+                         WHERE sd.site_pk = sc.site_pk AND sd.day <= st.last_day
+                           AND sd.day >= coalesce(sc.window_from - 6, '-infinity')
+                        UNION ALL
+                        SELECT g::date, false, true, NULL, NULL, false, NULL, 0, 0
+                          FROM generate_series(st.last_day + 1, least(CAST(:as_of AS date), st.last_day + 6),
+                                               interval '1 day') g) d
+                WINDOW w AS (ORDER BY d.day ROWS 6 PRECEDING)) sd
     ), flagged AS (
         SELECT site_pk, 'low_signal' AS type, day, s7::float8 / n7 AS value,
                day = CAST(:as_of AS date) AS at_end
-          FROM signal7
+          FROM base
          WHERE n7 > 0 AND s7::float8 / n7 < :low_signal_csq AND (window_from IS NULL OR day >= window_from)
         UNION ALL
         SELECT b.site_pk, 'spike', b.day, b.generation_kwh,
@@ -94,7 +90,7 @@ DAY_EPISODES = text("""
            AND (b.window_from IS NULL OR b.day >= b.window_from)
         UNION ALL
         SELECT site_pk, 'gap', day, NULL, false
-          FROM base WHERE NOT reading_day
+          FROM base WHERE NOT reading_day AND NOT after_last
     ), islands AS (
         SELECT site_pk, type, min(day) AS start_day, max(day) AS end_day, bool_or(at_end) AS running,
                min(value) AS min_value, max(value) AS max_value, count(*) AS days

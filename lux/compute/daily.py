@@ -111,29 +111,32 @@ UPSERT_CHANGED = """    ON CONFLICT (site_pk, day) DO UPDATE
 KEEP_WRITTEN = """, kept AS (
         INSERT INTO rebuilt_days SELECT * FROM written
     )"""
-# Sites with days stored read their readings after the anchor, a short range of the readings key each.
-READINGS_AFTER_ANCHOR = """compute_scope sc
+# Each site's readings from its anchor day on (all of them without one), a range of the readings key.
+READINGS_BY_KEY = """compute_scope sc
           CROSS JOIN LATERAL (
                 SELECT r.*, (r.reading_at AT TIME ZONE :timezone)::date AS day FROM readings r
                  WHERE r.site_pk = sc.site_pk
                    AND r.reading_at >= coalesce(sc.anchor_day::timestamp AT TIME ZONE :timezone, '-infinity')
                  ORDER BY r.reading_at OFFSET 0) r
-         WHERE NOT sc.fresh"""
+         WHERE {sites}"""
 # Sites built whole (no day stored) read every reading. A few read their key ranges; many scan the table once
 # and sort it: readings arrive day after day, so one site's readings lie on as many pages as it has readings,
 # and reading a fleet's history range by range costs a page per reading (`+ 0` keeps the join off the key).
-FRESH_PROBED = """compute_scope sc
-          CROSS JOIN LATERAL (
-                SELECT r.*, (r.reading_at AT TIME ZONE :timezone)::date AS day FROM readings r
-                 WHERE r.site_pk = sc.site_pk ORDER BY r.reading_at OFFSET 0) r
-         WHERE sc.fresh"""
-FRESH_SCANNED = """compute_scope sc
+EVERY_READING_SCANNED = """compute_scope sc
           JOIN (SELECT r.*, (r.reading_at AT TIME ZONE :timezone)::date AS day FROM readings r) r
             ON r.site_pk + 0 = sc.site_pk
          WHERE sc.fresh"""
-REBUILD_STORED = text(REBUILD.format(readings=READINGS_AFTER_ANCHOR, on_conflict=UPSERT_CHANGED, keep=KEEP_WRITTEN))
-REBUILD_FRESH_PROBED = text(REBUILD.format(readings=FRESH_PROBED, on_conflict="", keep=""))
-REBUILD_FRESH_SCANNED = text(REBUILD.format(readings=FRESH_SCANNED, on_conflict="", keep=""))
+# A site whose anchor is its tail's day (new readings after every known one) has no day after it stored, so its
+# new days take a plain insert too; the site is locked, so no other run writes them meanwhile.
+APPENDED = "sc.anchor_day = sc.prior_last"
+REBUILD_APPENDED = text(REBUILD.format(readings=READINGS_BY_KEY.format(sites=f"NOT sc.fresh AND {APPENDED}"),
+                                       on_conflict="", keep=KEEP_WRITTEN))
+REBUILD_STORED = text(REBUILD.format(
+    readings=READINGS_BY_KEY.format(sites=f"NOT sc.fresh AND NOT coalesce({APPENDED}, false)"),
+    on_conflict=UPSERT_CHANGED, keep=KEEP_WRITTEN))
+REBUILD_FRESH_PROBED = text(REBUILD.format(readings=READINGS_BY_KEY.format(sites="sc.fresh"), on_conflict="",
+                                           keep=""))
+REBUILD_FRESH_SCANNED = text(REBUILD.format(readings=EVERY_READING_SCANNED, on_conflict="", keep=""))
 
 # Scopes with more sites built whole than this scan the readings.
 SCAN_FRESH_SITES = 2_000
@@ -160,7 +163,7 @@ TAILS_APPENDED = text("""
                (array_agg(d.closing_signal ORDER BY d.day DESC))[1] AS closing_signal,
                (array_agg(d.network ORDER BY d.day DESC))[1] AS network,
                (array_agg(d.flat_since ORDER BY d.day DESC))[1] AS flat_since
-          FROM rebuilt_days d JOIN compute_scope sc ON sc.site_pk = d.site_pk AND sc.anchor_day = sc.prior_last
+          FROM rebuilt_days d JOIN compute_scope sc ON sc.site_pk = d.site_pk AND {appended}
          WHERE d.closing_at IS NOT NULL
          GROUP BY d.site_pk
     ), continued AS (
@@ -178,7 +181,7 @@ TAILS_APPENDED = text("""
         RETURNING t.site_pk
     )
     UPDATE compute_scope sc SET changed = false FROM updated u WHERE sc.site_pk = u.site_pk
-""".format(ref=REFERENCE.format(days="c.recent_days", kwh="c.recent_kwh")))
+""".format(ref=REFERENCE.format(days="c.recent_days", kwh="c.recent_kwh"), appended=APPENDED))
 
 # The tail of every other scope site whose days changed, that has none yet, or whose reference reading was
 # found for another zero_read_days: from one backward range of its last zero_read_days + 1 reading days.
@@ -216,7 +219,8 @@ def rebuild_site_days(session: Session, params: Params) -> int:
     session.execute(text("ANALYZE compute_scope"))
     bound = {"timezone": params.timezone, "flat_tolerance_kwh": params.flat_tolerance_kwh}
     rebuild_fresh = REBUILD_FRESH_SCANNED if fresh > SCAN_FRESH_SITES else REBUILD_FRESH_PROBED
-    written = sum(session.execute(statement, bound).scalar_one() for statement in (rebuild_fresh, REBUILD_STORED))
+    written = sum(session.execute(statement, bound).scalar_one()
+                  for statement in (rebuild_fresh, REBUILD_APPENDED, REBUILD_STORED))
     session.execute(text("ANALYZE rebuilt_days"))
     tails = {"zero_read_days": params.zero_read_days}
     written += session.execute(TAILS_APPENDED, tails).rowcount

@@ -11,14 +11,15 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from lux.compute.daily import APPENDED
 from lux.compute.sqlparts import days_in_month_sql
 
 # The stored months hold every valued day up to the anchor when the anchor's month was computed as of the anchor
 # or later, or when that month has no row and no valued day up to the anchor (the probe runs for those only).
 # No month after the anchor's has a row: no site day follows the anchor.
-MARK_APPEND = text("""
+MARK_APPEND = text(f"""
     UPDATE compute_scope sc SET month_append = true
-     WHERE sc.anchor_day = sc.prior_last AND sc.anchor_day <= :as_of
+     WHERE {APPENDED} AND sc.anchor_day <= :as_of
        AND coalesce((SELECT mp.as_of >= sc.anchor_day FROM monthly_performance mp
                       WHERE mp.site_pk = sc.site_pk AND mp.month = date_trunc('month', sc.anchor_day::timestamp)),
                     NOT EXISTS (SELECT 1 FROM site_days sd
