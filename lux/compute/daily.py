@@ -4,8 +4,8 @@ The scope (temporary table `compute_scope`, see engine.py) gives each site a `fr
 anchor is the site's last reading day before that day, found in site_days; its own row is kept
 and its `flat_since` continues the flat run. Days after the anchor are rebuilt from the readings, so a
 late reading also corrects the estimated days before it. A site without an anchor row is
-rebuilt from its first reading. The rows written to sites that had days stored are also kept in
-`rebuilt_days` for the rest of the run.
+rebuilt from its first reading. The days appended to a site after its tail (see APPENDED) are also
+kept in `rebuilt_days`, from which the later stages extend that site's results.
 """
 
 from __future__ import annotations
@@ -133,7 +133,7 @@ REBUILD_APPENDED = text(REBUILD.format(readings=READINGS_BY_KEY.format(sites=f"N
                                        on_conflict="", keep=KEEP_WRITTEN))
 REBUILD_STORED = text(REBUILD.format(
     readings=READINGS_BY_KEY.format(sites=f"NOT sc.fresh AND NOT coalesce({APPENDED}, false)"),
-    on_conflict=UPSERT_CHANGED, keep=KEEP_WRITTEN))
+    on_conflict=UPSERT_CHANGED, keep=""))
 REBUILD_FRESH_PROBED = text(REBUILD.format(readings=READINGS_BY_KEY.format(sites="sc.fresh"), on_conflict="",
                                            keep=""))
 REBUILD_FRESH_SCANNED = text(REBUILD.format(readings=EVERY_READING_SCANNED, on_conflict="", keep=""))
@@ -152,36 +152,40 @@ FRESH = text("""
 REFERENCE = """(SELECT u.kwh FROM unnest({days}, {kwh}) AS u(day, kwh)
                   WHERE u.day <= ({days})[1] - :zero_read_days ORDER BY u.day DESC LIMIT 1)"""
 
-# The tail of a site whose new days all follow its tail, kept for these zero_read_days: its newest written
+# A site's reading days `{r}`, newest first, aggregated into what its tail keeps: the days and their closing
+# registers, and the newest day's closing reading and flat run.
+NEWEST_FIRST = """array_agg({r}.day ORDER BY {r}.day DESC) AS recent_days,
+               array_agg({r}.closing_kwh ORDER BY {r}.day DESC) AS recent_kwh,
+               (array_agg({r}.closing_at ORDER BY {r}.day DESC))[1] AS closing_at,
+               (array_agg({r}.closing_signal ORDER BY {r}.day DESC))[1] AS closing_signal,
+               (array_agg({r}.network ORDER BY {r}.day DESC))[1] AS network,
+               (array_agg({r}.flat_since ORDER BY {r}.day DESC))[1] AS flat_since"""
+
+# The tail of an appended site (its days in rebuilt_days), kept for these zero_read_days: its newest written
 # reading day, and its recent days continued by the written ones (newer than every stored one). Those sites
 # are marked unchanged, so TAILS leaves them alone.
 TAILS_APPENDED = text("""
     WITH written AS (
-        SELECT d.site_pk, array_agg(d.day ORDER BY d.day DESC) AS days,
-               array_agg(d.closing_kwh ORDER BY d.day DESC) AS kwh,
-               (array_agg(d.closing_at ORDER BY d.day DESC))[1] AS closing_at,
-               (array_agg(d.closing_signal ORDER BY d.day DESC))[1] AS closing_signal,
-               (array_agg(d.network ORDER BY d.day DESC))[1] AS network,
-               (array_agg(d.flat_since ORDER BY d.day DESC))[1] AS flat_since
-          FROM rebuilt_days d JOIN compute_scope sc ON sc.site_pk = d.site_pk AND {appended}
+        SELECT d.site_pk, {newest_first}
+          FROM rebuilt_days d
          WHERE d.closing_at IS NOT NULL
          GROUP BY d.site_pk
     ), continued AS (
-        SELECT w.*, (w.days || t.recent_days)[1:CAST(:zero_read_days AS int) + 1] AS recent_days,
-               (w.kwh || t.recent_kwh)[1:CAST(:zero_read_days AS int) + 1] AS recent_kwh
+        SELECT w.*, (w.recent_days || t.recent_days)[1:CAST(:zero_read_days AS int) + 1] AS days,
+               (w.recent_kwh || t.recent_kwh)[1:CAST(:zero_read_days AS int) + 1] AS kwh
           FROM written w JOIN site_tails t ON t.site_pk = w.site_pk
          WHERE t.zero_read_days = :zero_read_days AND t.recent_days IS NOT NULL
     ), updated AS (
         UPDATE site_tails t
            SET last_day = c.days[1], closing_at = c.closing_at, closing_kwh = c.kwh[1],
                closing_signal = c.closing_signal, network = c.network, flat_since = c.flat_since,
-               ref_kwh = {ref}, recent_days = c.recent_days, recent_kwh = c.recent_kwh
+               ref_kwh = {ref}, recent_days = c.days, recent_kwh = c.kwh
           FROM continued c
          WHERE t.site_pk = c.site_pk
         RETURNING t.site_pk
     )
     UPDATE compute_scope sc SET changed = false FROM updated u WHERE sc.site_pk = u.site_pk
-""".format(ref=REFERENCE.format(days="c.recent_days", kwh="c.recent_kwh"), appended=APPENDED))
+""".format(ref=REFERENCE.format(days="c.days", kwh="c.kwh"), newest_first=NEWEST_FIRST.format(r="d")))
 
 # The tail of every other scope site whose days changed, that has none yet, or whose reference reading was
 # found for another zero_read_days: from one backward range of its last zero_read_days + 1 reading days.
@@ -193,12 +197,7 @@ TAILS = text("""
       FROM compute_scope sc
       LEFT JOIN site_tails old ON old.site_pk = sc.site_pk
       CROSS JOIN LATERAL (
-            SELECT array_agg(r.day ORDER BY r.day DESC) AS recent_days,
-                   array_agg(r.closing_kwh ORDER BY r.day DESC) AS recent_kwh,
-                   (array_agg(r.closing_at ORDER BY r.day DESC))[1] AS closing_at,
-                   (array_agg(r.closing_signal ORDER BY r.day DESC))[1] AS closing_signal,
-                   (array_agg(r.network ORDER BY r.day DESC))[1] AS network,
-                   (array_agg(r.flat_since ORDER BY r.day DESC))[1] AS flat_since
+            SELECT {newest_first}
               FROM (SELECT r.day, r.closing_kwh, r.closing_at, r.closing_signal, r.network, r.flat_since
                       FROM site_days r WHERE r.site_pk = sc.site_pk AND r.closing_at IS NOT NULL
                      ORDER BY r.day DESC LIMIT CAST(:zero_read_days AS int) + 1) r) l
@@ -208,7 +207,7 @@ TAILS = text("""
            closing_signal = excluded.closing_signal, network = excluded.network, flat_since = excluded.flat_since,
            ref_kwh = excluded.ref_kwh, zero_read_days = excluded.zero_read_days, recent_days = excluded.recent_days,
            recent_kwh = excluded.recent_kwh
-""".format(ref=REFERENCE.format(days="l.recent_days", kwh="l.recent_kwh")))
+""".format(ref=REFERENCE.format(days="l.recent_days", kwh="l.recent_kwh"), newest_first=NEWEST_FIRST.format(r="r")))
 
 
 def rebuild_site_days(session: Session, params: Params) -> int:

@@ -39,8 +39,8 @@ CREATE_SCOPE = text("""
     ) WITH (fillfactor = 40) ON COMMIT DROP
 """)
 
-# The site days this run wrote to sites that had days stored (see daily.REBUILD), so later stages can extend a
-# site's results by its new days instead of reading its history again.
+# The site days this run appended to sites after their tails (see daily.APPENDED), so later stages can extend
+# those sites' results by their new days instead of reading their history again.
 CREATE_REBUILT = text("""
     CREATE TEMP TABLE rebuilt_days (
         site_pk int NOT NULL, day date NOT NULL, closing_at timestamptz, closing_kwh float8, closing_signal smallint,
