@@ -108,7 +108,11 @@ class Anomaly(Base):
 
 
 class MonthlyPerformance(Base):
-    """Actual against expected generation of a site in one calendar month."""
+    """Actual against expected generation of a site in one calendar month.
+
+    A site's current month is rewritten every night it reports: its pages leave room (fillfactor 50,
+    migration 0007) so those updates stay HOT.
+    """
 
     __tablename__ = "monthly_performance"
     __table_args__ = (Index("ix_monthly_performance_month", "month"),)

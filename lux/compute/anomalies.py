@@ -12,7 +12,8 @@ day and the site's latest reading day (a spike also needs `cut` itself over the 
 recomputed run that continues a kept episode (it starts the day after one ends, or inside it) is
 written into that episode. Low-signal days read six days of context before the window. A site
 without a `from_day` is recomputed from its first day. Underperformance is recomputed from the
-site's monthly performance rows, which are few.
+site's monthly performance rows, which are few, unless the site's months were only extended and
+their latest neither was nor is below the threshold (see UNDERPERFORMANCE).
 """
 
 from __future__ import annotations
@@ -38,18 +39,27 @@ CONTINUED = """
                              WHERE v.site_pk = a.site_pk AND v.day = sc.cut
                                AND v.generation_kwh > s.capacity_kwp * :max_daily_yield)))"""
 
+# An episode found again (same site, type and first day) is rewritten in place.
+REWRITE = """ON CONFLICT (site_pk, type, start_day) DO UPDATE
+       SET end_day = excluded.end_day, details = excluded.details, as_of = excluded.as_of,
+           computed_at = excluded.computed_at"""
+
 CLEAR = text(f"""
     WITH deleted AS (
         DELETE FROM anomalies a USING compute_scope sc
          WHERE a.site_pk = sc.site_pk
-           AND (sc.cut IS NULL OR a.type = 'underperformance'
-                OR (a.end_day IS NULL OR a.end_day >= sc.cut) AND NOT coalesce({CONTINUED}, false))
+           AND (sc.cut IS NULL
+                OR a.type = 'underperformance' AND (NOT sc.month_append OR a.end_day IS NULL)
+                OR a.type <> 'underperformance' AND (a.end_day IS NULL OR a.end_day >= sc.cut)
+                   AND NOT coalesce({CONTINUED}, false))
         RETURNING a.site_pk, a.type, a.start_day
     ), earliest AS (
-        SELECT site_pk, min(start_day) AS start_day FROM deleted WHERE type IN ('spike', 'low_signal')
-         GROUP BY site_pk
+        SELECT site_pk, min(start_day) FILTER (WHERE type IN ('spike', 'low_signal')) AS start_day,
+               bool_or(type = 'underperformance') AS underperformed
+          FROM deleted GROUP BY site_pk
     )
-    UPDATE compute_scope sc SET window_from = CASE WHEN sc.cut IS NOT NULL THEN least(sc.cut, e.start_day) END
+    UPDATE compute_scope sc SET window_from = CASE WHEN sc.cut IS NOT NULL THEN least(sc.cut, e.start_day) END,
+                                rate_months = NOT sc.month_append OR coalesce(e.underperformed, false)
       FROM compute_scope s LEFT JOIN earliest e ON e.site_pk = s.site_pk
      WHERE sc.site_pk = s.site_pk
 """)
@@ -57,7 +67,7 @@ CLEAR = text(f"""
 # Day-based episodes: rows of the window (as of the run's day) plus up to six days after the last
 # reading, over which the seven-day signal mean still runs. Each site's days, those days included, and their
 # seven-day signal sums come out of its own key range in day order, so no step sorts every day of the scope.
-DAY_EPISODES = text("""
+DAY_EPISODES = text(f"""
     WITH base AS (
         SELECT sc.site_pk, sd.day, sd.reading_day, sd.after_last, sd.closing_kwh, sd.generation_kwh, sd.rollback,
                sd.flat_since, sd.s7, sd.n7, s.capacity_kwp, sc.window_from, st.last_day
@@ -140,18 +150,24 @@ DAY_EPISODES = text("""
                AND k.start_day < e.start_day AND coalesce(k.end_day, k.as_of) >= e.start_day - 1
              ORDER BY k.start_day DESC LIMIT 1) kept ON true
      WHERE e.type <> 'gap' OR kept.start_day IS NULL
-    ON CONFLICT (site_pk, type, start_day) DO UPDATE
-       SET end_day = excluded.end_day, details = excluded.details, as_of = excluded.as_of,
-           computed_at = excluded.computed_at
+    {REWRITE}
 """)
 
-UNDERPERFORMANCE = text("""
+# The months of a site whose months were extended (performance.APPEND) changed from its anchor's month on, the
+# latest: only an episode running into them, or one they now join (below the threshold), can change. Those sites'
+# running episodes were cleared (rate_months), so they are rated again with the others, and the episodes they
+# had are rewritten in place; every other extended site keeps its episodes.
+UNDERPERFORMANCE = text(f"""
     WITH rated AS (
         SELECT mp.site_pk, mp.month, mp.actual_kwh, mp.expected_kwh, mp.ratio_pct,
                max(mp.month) OVER (PARTITION BY mp.site_pk) AS latest,
                (extract(year FROM mp.month) * 12 + extract(month FROM mp.month))::int AS ordinal
           FROM compute_scope sc
           JOIN monthly_performance mp ON mp.site_pk = sc.site_pk AND mp.ratio_pct IS NOT NULL
+         WHERE sc.rate_months
+            OR EXISTS (SELECT 1 FROM monthly_performance m
+                        WHERE m.site_pk = sc.site_pk AND m.month >= date_trunc('month', sc.anchor_day::timestamp)
+                          AND m.ratio_pct < :performance_threshold)
     ), islands AS (
         SELECT site_pk, min(month) AS first_month, max(month) AS last_month, bool_or(month = latest) AS running,
                count(*) AS months, sum(actual_kwh) AS actual_kwh, sum(expected_kwh) AS expected_kwh
@@ -165,6 +181,7 @@ UNDERPERFORMANCE = text("""
            jsonb_build_object('months', months, 'ratio_pct', round((100 * actual_kwh / expected_kwh)::numeric, 2)),
            :as_of, now()
       FROM islands
+    {REWRITE}
 """)
 
 

@@ -90,9 +90,7 @@ REBUILD = """
      WHERE f.anchor_day IS NULL OR f.day > f.anchor_day
     {on_conflict}
     RETURNING site_pk, day, closing_at, closing_kwh, closing_signal, network, flat_since, generation_kwh, segment_end
-    ), marked AS (
-        UPDATE compute_scope sc SET changed = true WHERE sc.site_pk IN (SELECT site_pk FROM written)
-    ){keep}
+    ){after}
     SELECT count(*) FROM written
 """
 UPSERT_CHANGED = """    ON CONFLICT (site_pk, day) DO UPDATE
@@ -108,6 +106,11 @@ UPSERT_CHANGED = """    ON CONFLICT (site_pk, day) DO UPDATE
            (excluded.closing_at, excluded.closing_kwh, excluded.closing_signal, excluded.network,
             excluded.readings, excluded.signal_sum, excluded.signal_n, excluded.generation_kwh,
             excluded.estimated, excluded.rollback, excluded.segment_end, excluded.flat_since)"""
+# Sites with days written get their tails from site_days (TAILS); appended days are kept for the later stages,
+# which give those sites their tails too (TAILS_APPENDED).
+MARK_WRITTEN = """, marked AS (
+        UPDATE compute_scope sc SET changed = true WHERE sc.site_pk IN (SELECT site_pk FROM written)
+    )"""
 KEEP_WRITTEN = """, kept AS (
         INSERT INTO rebuilt_days SELECT * FROM written
     )"""
@@ -130,13 +133,13 @@ EVERY_READING_SCANNED = """compute_scope sc
 # new days take a plain insert too; the site is locked, so no other run writes them meanwhile.
 APPENDED = "sc.anchor_day = sc.prior_last"
 REBUILD_APPENDED = text(REBUILD.format(readings=READINGS_BY_KEY.format(sites=f"NOT sc.fresh AND {APPENDED}"),
-                                       on_conflict="", keep=KEEP_WRITTEN))
+                                       on_conflict="", after=KEEP_WRITTEN))
 REBUILD_STORED = text(REBUILD.format(
     readings=READINGS_BY_KEY.format(sites=f"NOT sc.fresh AND NOT coalesce({APPENDED}, false)"),
-    on_conflict=UPSERT_CHANGED, keep=""))
+    on_conflict=UPSERT_CHANGED, after=MARK_WRITTEN))
 REBUILD_FRESH_PROBED = text(REBUILD.format(readings=READINGS_BY_KEY.format(sites="sc.fresh"), on_conflict="",
-                                           keep=""))
-REBUILD_FRESH_SCANNED = text(REBUILD.format(readings=EVERY_READING_SCANNED, on_conflict="", keep=""))
+                                           after=MARK_WRITTEN))
+REBUILD_FRESH_SCANNED = text(REBUILD.format(readings=EVERY_READING_SCANNED, on_conflict="", after=MARK_WRITTEN))
 
 # Scopes with more sites built whole than this scan the readings.
 SCAN_FRESH_SITES = 2_000
@@ -161,9 +164,9 @@ NEWEST_FIRST = """array_agg({r}.day ORDER BY {r}.day DESC) AS recent_days,
                (array_agg({r}.network ORDER BY {r}.day DESC))[1] AS network,
                (array_agg({r}.flat_since ORDER BY {r}.day DESC))[1] AS flat_since"""
 
-# The tail of an appended site (its days in rebuilt_days), kept for these zero_read_days: its newest written
-# reading day, and its recent days continued by the written ones (newer than every stored one). Those sites
-# are marked unchanged, so TAILS leaves them alone.
+# The tail of an appended site (its days in rebuilt_days) kept for these zero_read_days with its recent days:
+# its newest written reading day, and its recent days continued by the written ones (newer than every stored
+# one). Any other tail of an appended site is left to TAILS.
 TAILS_APPENDED = text("""
     WITH written AS (
         SELECT d.site_pk, {newest_first}
@@ -175,20 +178,18 @@ TAILS_APPENDED = text("""
                (w.recent_kwh || t.recent_kwh)[1:CAST(:zero_read_days AS int) + 1] AS kwh
           FROM written w JOIN site_tails t ON t.site_pk = w.site_pk
          WHERE t.zero_read_days = :zero_read_days AND t.recent_days IS NOT NULL
-    ), updated AS (
-        UPDATE site_tails t
-           SET last_day = c.days[1], closing_at = c.closing_at, closing_kwh = c.kwh[1],
-               closing_signal = c.closing_signal, network = c.network, flat_since = c.flat_since,
-               ref_kwh = {ref}, recent_days = c.days, recent_kwh = c.kwh
-          FROM continued c
-         WHERE t.site_pk = c.site_pk
-        RETURNING t.site_pk
     )
-    UPDATE compute_scope sc SET changed = false FROM updated u WHERE sc.site_pk = u.site_pk
+    UPDATE site_tails t
+       SET last_day = c.days[1], closing_at = c.closing_at, closing_kwh = c.kwh[1],
+           closing_signal = c.closing_signal, network = c.network, flat_since = c.flat_since,
+           ref_kwh = {ref}, recent_days = c.days, recent_kwh = c.kwh
+      FROM continued c
+     WHERE t.site_pk = c.site_pk
 """.format(ref=REFERENCE.format(days="c.days", kwh="c.kwh"), newest_first=NEWEST_FIRST.format(r="d")))
 
-# The tail of every other scope site whose days changed, that has none yet, or whose reference reading was
-# found for another zero_read_days: from one backward range of its last zero_read_days + 1 reading days.
+# The tail of every scope site whose stored days changed, that has none yet, or whose tail was kept for another
+# zero_read_days or without its recent days (written before migration 0006): from one backward range of its last
+# zero_read_days + 1 reading days.
 TAILS = text("""
     INSERT INTO site_tails AS t (site_pk, last_day, closing_at, closing_kwh, closing_signal, network, flat_since,
                                  ref_kwh, zero_read_days, recent_days, recent_kwh)
@@ -202,6 +203,7 @@ TAILS = text("""
                       FROM site_days r WHERE r.site_pk = sc.site_pk AND r.closing_at IS NOT NULL
                      ORDER BY r.day DESC LIMIT CAST(:zero_read_days AS int) + 1) r) l
      WHERE sc.changed OR old.site_pk IS NULL OR old.zero_read_days <> :zero_read_days
+        OR old.recent_days IS NULL AND old.last_day IS NOT NULL
     ON CONFLICT (site_pk) DO UPDATE
        SET last_day = excluded.last_day, closing_at = excluded.closing_at, closing_kwh = excluded.closing_kwh,
            closing_signal = excluded.closing_signal, network = excluded.network, flat_since = excluded.flat_since,

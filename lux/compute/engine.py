@@ -35,7 +35,7 @@ CREATE_SCOPE = text("""
         site_pk int NOT NULL, from_day date, anchor_day date, anchor_flat date, prior_last date, cut date,
         window_from date,
         changed boolean NOT NULL DEFAULT false, fresh boolean NOT NULL DEFAULT false,
-        month_append boolean NOT NULL DEFAULT false
+        month_append boolean NOT NULL DEFAULT false, rate_months boolean NOT NULL DEFAULT false
     ) WITH (fillfactor = 40) ON COMMIT DROP
 """)
 

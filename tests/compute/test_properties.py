@@ -489,6 +489,29 @@ def test_months_stored_as_of_an_earlier_day_are_summed_again_not_extended(databa
     assert_same(without_as_of(expected, months), without_as_of(snapshot(database, months), months))
 
 
+def test_a_month_lifted_above_the_threshold_ends_its_running_underperformance(database):
+    """A site whose month is extended by a new day keeps its underperformance episodes unless the month joins or
+    leaves one: here June 1–2 yield 0.6 kWh of 6.67 expected (a running episode from June), and June 3 lifts the
+    month to 20 of 10, so the episode must go, though the site's months are only extended."""
+    start, params = dt.date(2026, 5, 31), Params(timezone="Europe/London")
+    registers = [100.0, 100.3, 100.6]
+    fleet = Fleet(start, start + 2 * ONE_DAY, [Site(1, 4.0, "North")],
+                  [Reading(1, instant(start + n * ONE_DAY, "any", 500_000), kwh, 20, "EE")
+                   for n, kwh in enumerate(registers)], {1: [100.0] * 12})
+    new_day = start + 3 * ONE_DAY
+    new = Reading(1, instant(new_day, "any", 500_000), 120.0, 20, "EE")
+    reset(database)
+    load(database, fleet)
+    run_full(database, params, fleet.as_of)
+    assert set(snapshot(database, ("anomalies",))["anomalies"]) == {(1, "underperformance", dt.date(2026, 6, 1))}
+    with database.session_scope() as session:
+        insert_readings(session, [new])
+        recompute_sites(session, params, new_day, sites=[1], from_day=new_day)
+    expected = reference_tables(replace(fleet, readings=[*fleet.readings, new]), params, new_day, ("anomalies",))
+    assert expected["anomalies"] == {}
+    assert_same(expected, snapshot(database, ("anomalies",)))
+
+
 @PROPERTY_SETTINGS
 @given(fleet=fleets(), params=params_strategy)
 def test_running_twice_writes_identical_rows(database, fleet, params):
