@@ -44,7 +44,7 @@ ANCHOR = text("""
 # days stored are upserted and only written when they change: readings are never deleted, so a site's
 # days only ever gain rows, and a nightly full rebuild rewrites almost nothing. Sites with no day stored
 # yet (a first build) take a plain insert, which skips the conflict checks an upsert pays per row.
-REBUILD = """
+DAY_ROWS = """
     WITH scoped AS (
         SELECT sc.site_pk, sc.anchor_day, sc.anchor_flat, r.reading_at, r.register_kwh, r.signal_level, r.network,
                r.day,
@@ -71,8 +71,8 @@ REBUILD = """
                         WHEN s.delta IS NULL OR abs(s.delta) > :flat_tolerance_kwh THEN s.day END)
                    OVER (PARTITION BY s.site_pk ORDER BY s.day ROWS UNBOUNDED PRECEDING) AS flat_since
           FROM stepped s
-    )
-    , written AS (
+    )"""
+INSERT_DAYS = """
     INSERT INTO site_days (site_pk, day, closing_at, closing_kwh, closing_signal, network, readings, signal_sum,
                            signal_n, generation_kwh, estimated, rollback, segment_end, flat_since)
     SELECT f.site_pk, d.day,
@@ -88,11 +88,17 @@ REBUILD = """
                          SELECT g::date FROM generate_series(f.day - f.k + 1, f.day, interval '1 day') g
                           WHERE f.k > 1) d
      WHERE f.anchor_day IS NULL OR f.day > f.anchor_day
-    {on_conflict}
+    {on_conflict}"""
+# Days rebuilt for sites with days stored: the rows written are counted, and used ({after}).
+REBUILD = f"""{DAY_ROWS}
+    , written AS ({INSERT_DAYS}
     RETURNING site_pk, day, closing_at, closing_kwh, closing_signal, network, flat_since, generation_kwh, segment_end
-    ){after}
+    ){{after}}
     SELECT count(*) FROM written
 """
+# A first build inserts its rows as the statement itself: its millions of rows are not returned through a CTE
+# (the statement's row count counts them), and its sites get their tails as fresh ones (see TAILS).
+REBUILD_FRESH = f"{DAY_ROWS}{INSERT_DAYS}"
 UPSERT_CHANGED = """    ON CONFLICT (site_pk, day) DO UPDATE
        SET closing_at = excluded.closing_at, closing_kwh = excluded.closing_kwh,
            closing_signal = excluded.closing_signal, network = excluded.network,
@@ -106,8 +112,8 @@ UPSERT_CHANGED = """    ON CONFLICT (site_pk, day) DO UPDATE
            (excluded.closing_at, excluded.closing_kwh, excluded.closing_signal, excluded.network,
             excluded.readings, excluded.signal_sum, excluded.signal_n, excluded.generation_kwh,
             excluded.estimated, excluded.rollback, excluded.segment_end, excluded.flat_since)"""
-# Sites with days written get their tails from site_days (TAILS); appended days are kept for the later stages,
-# which give those sites their tails too (TAILS_APPENDED).
+# Sites with stored days rewritten get their tails from site_days (TAILS); appended days are kept for the later
+# stages, which give those sites their tails too (TAILS_APPENDED).
 MARK_WRITTEN = """, marked AS (
         UPDATE compute_scope sc SET changed = true WHERE sc.site_pk IN (SELECT site_pk FROM written)
     )"""
@@ -137,9 +143,8 @@ REBUILD_APPENDED = text(REBUILD.format(readings=READINGS_BY_KEY.format(sites=f"N
 REBUILD_STORED = text(REBUILD.format(
     readings=READINGS_BY_KEY.format(sites=f"NOT sc.fresh AND NOT coalesce({APPENDED}, false)"),
     on_conflict=UPSERT_CHANGED, after=MARK_WRITTEN))
-REBUILD_FRESH_PROBED = text(REBUILD.format(readings=READINGS_BY_KEY.format(sites="sc.fresh"), on_conflict="",
-                                           after=MARK_WRITTEN))
-REBUILD_FRESH_SCANNED = text(REBUILD.format(readings=EVERY_READING_SCANNED, on_conflict="", after=MARK_WRITTEN))
+REBUILD_FRESH_PROBED = text(REBUILD_FRESH.format(readings=READINGS_BY_KEY.format(sites="sc.fresh"), on_conflict=""))
+REBUILD_FRESH_SCANNED = text(REBUILD_FRESH.format(readings=EVERY_READING_SCANNED, on_conflict=""))
 
 # Scopes with more sites built whole than this scan the readings.
 SCAN_FRESH_SITES = 2_000
@@ -187,9 +192,9 @@ TAILS_APPENDED = text("""
      WHERE t.site_pk = c.site_pk
 """.format(ref=REFERENCE.format(days="c.days", kwh="c.kwh"), newest_first=NEWEST_FIRST.format(r="d")))
 
-# The tail of every scope site whose stored days changed, that has none yet, or whose tail was kept for another
-# zero_read_days or without its recent days (written before migration 0006): from one backward range of its last
-# zero_read_days + 1 reading days.
+# The tail of every scope site built whole or whose stored days changed, that has none yet, or whose tail was kept
+# for another zero_read_days or without its recent days (written before migration 0006): from one backward range
+# of its last zero_read_days + 1 reading days.
 TAILS = text("""
     INSERT INTO site_tails AS t (site_pk, last_day, closing_at, closing_kwh, closing_signal, network, flat_since,
                                  ref_kwh, zero_read_days, recent_days, recent_kwh)
@@ -202,7 +207,7 @@ TAILS = text("""
               FROM (SELECT r.day, r.closing_kwh, r.closing_at, r.closing_signal, r.network, r.flat_since
                       FROM site_days r WHERE r.site_pk = sc.site_pk AND r.closing_at IS NOT NULL
                      ORDER BY r.day DESC LIMIT CAST(:zero_read_days AS int) + 1) r) l
-     WHERE sc.changed OR old.site_pk IS NULL OR old.zero_read_days <> :zero_read_days
+     WHERE sc.changed OR sc.fresh OR old.site_pk IS NULL OR old.zero_read_days <> :zero_read_days
         OR old.recent_days IS NULL AND old.last_day IS NOT NULL
     ON CONFLICT (site_pk) DO UPDATE
        SET last_day = excluded.last_day, closing_at = excluded.closing_at, closing_kwh = excluded.closing_kwh,
@@ -220,8 +225,8 @@ def rebuild_site_days(session: Session, params: Params) -> int:
     session.execute(text("ANALYZE compute_scope"))
     bound = {"timezone": params.timezone, "flat_tolerance_kwh": params.flat_tolerance_kwh}
     rebuild_fresh = REBUILD_FRESH_SCANNED if fresh > SCAN_FRESH_SITES else REBUILD_FRESH_PROBED
-    written = sum(session.execute(statement, bound).scalar_one()
-                  for statement in (rebuild_fresh, REBUILD_APPENDED, REBUILD_STORED))
+    written = session.execute(rebuild_fresh, bound).rowcount
+    written += sum(session.execute(statement, bound).scalar_one() for statement in (REBUILD_APPENDED, REBUILD_STORED))
     session.execute(text("ANALYZE rebuilt_days"))
     tails = {"zero_read_days": params.zero_read_days}
     written += session.execute(TAILS_APPENDED, tails).rowcount
