@@ -86,6 +86,12 @@ DAY_EPISODES = text(f"""
                           FROM generate_series(st.last_day + 1, least(CAST(:as_of AS date), st.last_day + 6),
                                                interval '1 day') g) d
                 WINDOW w AS (ORDER BY d.day ROWS 6 PRECEDING)) sd
+         -- only the days some episode below reads (a site's history is mostly none of them)
+         WHERE (sc.window_from IS NULL OR sd.day >= sc.window_from)
+               AND (sd.n7 > 0 AND sd.s7::float8 / sd.n7 < :low_signal_csq
+                    OR sd.generation_kwh > s.capacity_kwp * :max_daily_yield OR sd.rollback
+                    OR sd.reading_day AND sd.day - sd.flat_since >= :zero_read_days)
+            OR NOT sd.reading_day AND NOT sd.after_last
     ), flagged AS (
         SELECT site_pk, 'low_signal' AS type, day, s7::float8 / n7 AS value,
                day = CAST(:as_of AS date) AS at_end
