@@ -131,6 +131,7 @@ def recompute_rollups(session: Session, as_of: dt.date, from_day: dt.date | None
     Runs that refresh overlapping days take turns (a transaction-level advisory lock).
     """
     session.execute(text("SELECT pg_advisory_xact_lock(hashtext('lux.compute.rollups'))"))
+    _tune(session)
     return rebuild_rollups(session, as_of, from_day, to_day)
 
 
@@ -150,9 +151,7 @@ def _locked_scope(session: Session, sites: SiteSelection, from_day: dt.date | No
 
 def _open_scope(session: Session, sites: SiteSelection, from_day: dt.date | None,
                 shard: tuple[int, int] | None) -> None:
-    # JIT compilation costs about a second per statement and the plans here gain nothing from it.
-    session.execute(text("SET LOCAL jit = off"))
-    session.execute(text("SET LOCAL work_mem = '256MB'"))
+    _tune(session)
     session.execute(text("DROP TABLE IF EXISTS compute_scope, rebuilt_days"))
     session.execute(CREATE_SCOPE)
     session.execute(CREATE_REBUILT)
@@ -164,3 +163,11 @@ def _open_scope(session: Session, sites: SiteSelection, from_day: dt.date | None
         session.execute(FILL_FROM_LIST, {"pks": list(days), "days": list(days.values())})
     session.execute(text("ALTER TABLE compute_scope ADD PRIMARY KEY (site_pk)"))
     session.execute(text("ANALYZE compute_scope"))
+
+
+def _tune(session: Session) -> None:
+    """Settings of the computation's transaction: JIT compilation costs about a second per statement and the
+    plans here gain nothing from it; hash joins and sorts over a fleet's rows (expected generation of every site
+    month, a scope's days) must stay in memory instead of spilling in batches."""
+    session.execute(text("SET LOCAL jit = off"))
+    session.execute(text("SET LOCAL work_mem = '256MB'"))

@@ -30,7 +30,7 @@ DAY_RANGE = """sd.day <= least(CAST(:as_of AS date), :to_day) AND sd.segment_end
                AND (CAST(:from_day AS date) IS NULL OR sd.day >= :from_day)"""
 
 EXPECTED = ("LEFT JOIN expected_generation eg"
-            " ON eg.site_pk = s.id AND eg.month = CAST(extract(month FROM sd.day) AS int)")
+            " ON eg.site_pk = s.id AND eg.month = CAST(date_part('month', sd.day) AS int)")
 
 # The site days of the range, with their active site and its expected generation of the month: a scan of
 # site_days, or per active site a range of the site_days key.
@@ -40,6 +40,9 @@ PROBED = f"""sites s CROSS JOIN LATERAL (SELECT * FROM site_days sd WHERE sd.sit
              {EXPECTED}
              WHERE s.active"""
 
+# A valued day's expected share is its month's expected generation over the days of that month, the same for
+# every row of a (region, day) group: the group divides its sum once. The month key is a float `date_part`, not a
+# numeric `extract`: both run once per site day.
 PER_REGION = """
     CREATE TEMP TABLE rollup_regions ON COMMIT DROP AS
     SELECT s.region, sd.day,
@@ -49,7 +52,7 @@ PER_REGION = """
            sum(sd.readings) AS readings,
            coalesce(sum(sd.generation_kwh), 0) AS generation_kwh,
            coalesce(sum(sd.generation_kwh) FILTER (WHERE eg.expected_kwh IS NOT NULL), 0) AS rated_generation_kwh,
-           coalesce(sum(eg.expected_kwh / {days_in_month}) FILTER (WHERE sd.generation_kwh IS NOT NULL), 0)
+           coalesce(sum(eg.expected_kwh) FILTER (WHERE sd.generation_kwh IS NOT NULL), 0) / {days_in_month}
                AS expected_kwh
       FROM {source}
      GROUP BY s.region, sd.day
