@@ -64,11 +64,22 @@ CLEAR = text(f"""
      WHERE sc.site_pk = s.site_pk
 """)
 
+# What each day-based episode reads of a day (unqualified columns of the episode statement's days): the branches
+# below and the filter that keeps only the days some branch reads share them.
+IN_WINDOW = "(window_from IS NULL OR day >= window_from)"
+LOW_SIGNAL = f"(n7 > 0 AND s7::float8 / n7 < :low_signal_csq AND {IN_WINDOW})"
+SPIKE = f"(generation_kwh > capacity_kwp * :max_daily_yield AND {IN_WINDOW})"
+ROLLBACK = f"(rollback AND {IN_WINDOW})"
+# only days at least zero_read_days into their flat run: a long enough run's last day is one of them
+STUCK = f"(reading_day AND day - flat_since >= :zero_read_days AND {IN_WINDOW})"
+GAP = "(NOT reading_day AND NOT after_last)"
+
 # Day-based episodes: rows of the window (as of the run's day) plus up to six days after the last
 # reading, over which the seven-day signal mean still runs. Each site's days, those days included, and their
 # seven-day signal sums come out of its own key range in day order, so no step sorts every day of the scope.
+# Only the days some episode reads are kept (`base`): a site's history is mostly none of them.
 DAY_EPISODES = text(f"""
-    WITH base AS (
+    WITH days AS (
         SELECT sc.site_pk, sd.day, sd.reading_day, sd.after_last, sd.closing_kwh, sd.generation_kwh, sd.rollback,
                sd.flat_since, sd.s7, sd.n7, s.capacity_kwp, sc.window_from, st.last_day
           FROM compute_scope sc
@@ -86,27 +97,22 @@ DAY_EPISODES = text(f"""
                           FROM generate_series(st.last_day + 1, least(CAST(:as_of AS date), st.last_day + 6),
                                                interval '1 day') g) d
                 WINDOW w AS (ORDER BY d.day ROWS 6 PRECEDING)) sd
-         -- only the days some episode below reads (a site's history is mostly none of them)
-         WHERE (sc.window_from IS NULL OR sd.day >= sc.window_from)
-               AND (sd.n7 > 0 AND sd.s7::float8 / sd.n7 < :low_signal_csq
-                    OR sd.generation_kwh > s.capacity_kwp * :max_daily_yield OR sd.rollback
-                    OR sd.reading_day AND sd.day - sd.flat_since >= :zero_read_days)
-            OR NOT sd.reading_day AND NOT sd.after_last
+    ), base AS (
+        SELECT * FROM days WHERE {LOW_SIGNAL} OR {SPIKE} OR {ROLLBACK} OR {STUCK} OR {GAP}
     ), flagged AS (
         SELECT site_pk, 'low_signal' AS type, day, s7::float8 / n7 AS value,
                day = CAST(:as_of AS date) AS at_end
           FROM base
-         WHERE n7 > 0 AND s7::float8 / n7 < :low_signal_csq AND (window_from IS NULL OR day >= window_from)
+         WHERE {LOW_SIGNAL}
         UNION ALL
         SELECT b.site_pk, 'spike', b.day, b.generation_kwh,
                b.day = (SELECT max(v.day) FROM site_days v
                          WHERE v.site_pk = b.site_pk AND v.day <= b.last_day AND v.generation_kwh IS NOT NULL)
           FROM base b
-         WHERE b.generation_kwh > b.capacity_kwp * :max_daily_yield
-           AND (b.window_from IS NULL OR b.day >= b.window_from)
+         WHERE {SPIKE}
         UNION ALL
         SELECT site_pk, 'gap', day, NULL, false
-          FROM base WHERE NOT reading_day AND NOT after_last
+          FROM base WHERE {GAP}
     ), islands AS (
         SELECT site_pk, type, min(day) AS start_day, max(day) AS end_day, bool_or(at_end) AS running,
                min(value) AS min_value, max(value) AS max_value, count(*) AS days
@@ -129,15 +135,14 @@ DAY_EPISODES = text(f"""
           JOIN LATERAL (SELECT v.closing_kwh FROM site_days v
                          WHERE v.site_pk = b.site_pk AND v.day < b.day AND v.closing_at IS NOT NULL
                          ORDER BY v.day DESC LIMIT 1) p ON true
-         WHERE b.rollback AND (b.window_from IS NULL OR b.day >= b.window_from)
+         WHERE {ROLLBACK}
         UNION ALL
-        -- only days at least zero_read_days into their flat run: a long enough run's last day is one of them
         SELECT site_pk, 'stuck_register', flat_since,
                CASE WHEN max(day) = max(last_day) THEN NULL ELSE max(day) END,
                jsonb_build_object('register_kwh', (array_agg(closing_kwh ORDER BY day DESC))[1],
                                   'days', max(day) - flat_since)
           FROM base
-         WHERE reading_day AND (window_from IS NULL OR day >= window_from) AND day - flat_since >= :zero_read_days
+         WHERE {STUCK}
          GROUP BY site_pk, flat_since
     )
     INSERT INTO anomalies AS a (site_pk, type, start_day, end_day, details, as_of, computed_at)
