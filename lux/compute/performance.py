@@ -12,7 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from lux.compute.daily import APPENDED
-from lux.compute.sqlparts import days_in_month_sql
+from lux.compute.sqlparts import days_in_month_sql, month_number_sql
 
 # The stored months hold every valued day up to the anchor when the anchor's month was computed as of the anchor
 # or later, or when that month has no row and no valued day up to the anchor (the probe runs for those only).
@@ -26,6 +26,7 @@ MARK_APPEND = text(f"""
                                  WHERE sd.site_pk = sc.site_pk AND sd.generation_kwh IS NOT NULL
                                    AND sd.day BETWEEN date_trunc('month', sc.anchor_day::timestamp) AND sc.anchor_day))
 """)
+
 
 def scaled_expected_sql(month_kwh: str, covered: str, month: str) -> str:
     """A month's expected generation scaled to its covered days (one formula, so every path writes the same bits)."""
@@ -50,7 +51,7 @@ APPEND = text(f"""
           FROM added a
           LEFT JOIN monthly_performance mp ON mp.site_pk = a.site_pk AND mp.month = a.month
           LEFT JOIN expected_generation eg
-                 ON eg.site_pk = a.site_pk AND eg.month = CAST(extract(month FROM a.month) AS int)
+                 ON eg.site_pk = a.site_pk AND eg.month = {month_number_sql('a.month')}
     ), rated AS MATERIALIZED (
         SELECT s.site_pk, s.month, s.actual_kwh, s.covered_days,
                {scaled_expected_sql("s.month_expected_kwh", "s.covered_days", "s.month")} AS expected_kwh
@@ -87,7 +88,7 @@ REBUILD = text(f"""
             SELECT d.month, d.actual_kwh, d.covered_days,
                    (SELECT {scaled_expected_sql("eg.expected_kwh", "d.covered_days", "d.month")}
                       FROM expected_generation eg
-                     WHERE eg.site_pk = sc.site_pk AND eg.month = CAST(extract(month FROM d.month) AS int))
+                     WHERE eg.site_pk = sc.site_pk AND eg.month = {month_number_sql('d.month')})
                        AS expected_kwh
               FROM (SELECT date_trunc('month', sd.day::timestamp)::date AS month,
                            sum(sd.generation_kwh ORDER BY sd.day) AS actual_kwh, count(*) AS covered_days

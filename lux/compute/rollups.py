@@ -13,7 +13,7 @@ import datetime as dt
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from lux.compute.sqlparts import days_in_month_sql, region_sql
+from lux.compute.sqlparts import days_in_month_sql, month_number_sql, region_sql
 
 REGION = region_sql("r.region")
 DAYS_IN_MONTH = days_in_month_sql("sd.day")
@@ -29,8 +29,7 @@ CLEAR = text("""
 DAY_RANGE = """sd.day <= least(CAST(:as_of AS date), :to_day) AND sd.segment_end <= :as_of
                AND (CAST(:from_day AS date) IS NULL OR sd.day >= :from_day)"""
 
-EXPECTED = ("LEFT JOIN expected_generation eg"
-            " ON eg.site_pk = s.id AND eg.month = CAST(date_part('month', sd.day) AS int)")
+EXPECTED = f"LEFT JOIN expected_generation eg ON eg.site_pk = s.id AND eg.month = {month_number_sql('sd.day')}"
 
 # The site days of the range, with their active site and its expected generation of the month: a scan of
 # site_days, or per active site a range of the site_days key.
@@ -41,8 +40,7 @@ PROBED = f"""sites s CROSS JOIN LATERAL (SELECT * FROM site_days sd WHERE sd.sit
              WHERE s.active"""
 
 # A valued day's expected share is its month's expected generation over the days of that month, the same for
-# every row of a (region, day) group: the group divides its sum once. The month key is a float `date_part`, not a
-# numeric `extract`: both run once per site day.
+# every row of a (region, day) group: the group divides its sum once.
 PER_REGION = """
     CREATE TEMP TABLE rollup_regions ON COMMIT DROP AS
     SELECT s.region, sd.day,
