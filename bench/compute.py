@@ -71,7 +71,7 @@ NETWORKS = ("EE", "Vodafone", "O2", "Three")
 TARGETS = {"full_s": 90.0, "nightly_s": 5.0, "status_s": 1.0, "setbased_vs_loop": 10.0, "freshness_p95_s": 2.0}
 RESULT_TABLES = ("site_days", "site_tails", "site_status", "anomalies", "monthly_performance", "daily_rollups",
                  "fleet_snapshots", "fleet_refresh_requests", "compute_runs", "compute_locks", "ingest_journal",
-                 "ingest_rejects", "api_clients")
+                 "ingest_rejects", "api_clients", "status_follow_cursor")
 
 
 
@@ -253,11 +253,14 @@ class Child:
             os.killpg(self.process.pid, signal.SIGKILL)
 
 
-def start_worker(env: dict[str, str], workdir: Path) -> Child:
-    argv = [sys.executable, "-m", "celery", "-A", "worker.app:celery_app", "worker", "-Q", "compute,ingest,maintenance",
-            "--concurrency", "2", "--pool", "prefork", "--loglevel", "WARNING", "--without-gossip",
-            "--without-mingle", "--hostname", f"bench-compute-{os.getpid()}@%h"]
-    return Child("celery worker", argv, env, workdir / "worker.log")
+def start_worker(env: dict[str, str], workdir: Path, queues: str = "compute,ingest,maintenance",
+                 concurrency: int = 2) -> Child:
+    """A worker as `lux up` runs them: one for the recomputes, one (`queues="status"`) for the statuses."""
+    name = queues.split(",")[0]
+    argv = [sys.executable, "-m", "celery", "-A", "worker.app:celery_app", "worker", "-Q", queues,
+            "--concurrency", str(concurrency), "--pool", "prefork", "--loglevel", "WARNING", "--without-gossip",
+            "--without-mingle", "--hostname", f"bench-{name}-{os.getpid()}@%h"]
+    return Child(f"celery worker ({name})", argv, env, workdir / f"worker-{name}.log")
 
 
 def wait_for_worker(app, child: Child) -> None:
@@ -750,7 +753,7 @@ def main() -> None:
         configure(celery_app, settings)
         env = {**os.environ, "DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url,
                "LUX_LOG_LEVEL": "WARNING"}
-        with start_worker(env, workdir) as worker:
+        with start_worker(env, workdir) as worker, start_worker(env, workdir, "status", 1):
             wait_for_worker(celery_app, worker)
             new_day = run_core(args, settings, db, celery_app, results)
             if not args.skip_freshness:

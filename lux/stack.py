@@ -1,8 +1,8 @@
 """`lux up`: the whole stack under one supervisor.
 
 Starts embedded PostgreSQL and Redis when their URLs are unset, migrates, seeds the demo fleet
-on first start, ensures a demo token, then runs gunicorn (API), a Celery worker on every queue,
-beat and Flower. Ctrl-C or SIGTERM stops every process it started, the servers last.
+on first start, ensures a demo token, then runs gunicorn (API), a Celery worker on the recompute queues and
+one on the `status` queue, beat and Flower. Ctrl-C or SIGTERM stops every process it started, the servers last.
 """
 
 from __future__ import annotations
@@ -109,6 +109,9 @@ def process_commands(settings: Settings, credentials: Credentials) -> dict[str, 
                 "--graceful-timeout", "10", "--timeout", "120", "--no-control-socket"],
         "worker": [*CELERY, "worker", "--queues", "ingest,compute,maintenance", "--hostname", "lux@%h",
                    "--loglevel", settings.log_level, "--concurrency", "2"],
+        # New readings' statuses must not wait behind recomputes: a worker of their own.
+        "status-worker": [*CELERY, "worker", "--queues", "status", "--hostname", "status@%h",
+                          "--loglevel", settings.log_level, "--concurrency", "1"],
         "beat": [*CELERY, "beat", "--schedule", f"{var}/celerybeat-schedule", "--loglevel", settings.log_level],
         "flower": [*CELERY, "flower", f"--address={settings.flower_host}", f"--port={settings.flower_port}",
                    f"--basic_auth={settings.flower_user}:{credentials.flower_password}"],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, Date, DateTime, Identity, Index, Integer, Text, func
+from sqlalchemy import BigInteger, CheckConstraint, Date, DateTime, Identity, Index, Integer, SmallInteger, Text, func
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -43,3 +43,17 @@ class IngestJournal(Base):
     request_id: Mapped[str] = mapped_column(Text)
     site_pks: Mapped[list[int]] = mapped_column(ARRAY(Integer))
     from_days: Mapped[list[dt.date]] = mapped_column(ARRAY(Date))
+
+
+class StatusFollowCursor(Base):
+    """The newest ingest journal entry whose sites' statuses were followed (`lux.status.follow`): one row.
+
+    Each follow takes the entries after it (those no recompute has claimed yet), so however many
+    events a burst sends, each entry's sites are followed once, in as few runs as the worker can.
+    """
+
+    __tablename__ = "status_follow_cursor"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    journal_id: Mapped[int] = mapped_column(BigInteger)

@@ -11,8 +11,8 @@ from lux.db import Database
 from lux.logging import configure_logging
 from schedules.beat import build_beat_schedule
 
-QUEUES = ("ingest", "compute", "maintenance")
-TASK_MODULES = ("worker.tasks.ingest", "worker.tasks.compute", "worker.tasks.maintenance")
+QUEUES = ("status", "ingest", "compute", "maintenance")
+TASK_MODULES = ("worker.tasks.status", "worker.tasks.ingest", "worker.tasks.compute", "worker.tasks.maintenance")
 
 
 def celery_config(settings: Settings) -> dict:

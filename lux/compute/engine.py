@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from lux.compute.anomalies import rebuild_anomalies
@@ -23,7 +24,7 @@ from lux.compute.daily import rebuild_site_days
 from lux.compute.params import Params
 from lux.compute.performance import rebuild_performance
 from lux.compute.rollups import rebuild_rollups
-from lux.compute.status import refresh_status
+from lux.compute.status import follow_status, refresh_status
 
 SiteSelection = Sequence[int] | Mapping[int, dt.date | None] | None
 
@@ -133,6 +134,50 @@ def recompute_rollups(session: Session, as_of: dt.date, from_day: dt.date | None
     session.execute(text("SELECT pg_advisory_xact_lock(hashtext('lux.compute.rollups'))"))
     _tune(session)
     return rebuild_rollups(session, as_of, from_day, to_day)
+
+
+# Following new readings takes the lock rows of the sites no run holds, and waits for none: a site a run holds gets
+# its status from that run or from a later attempt. A run over every site holds the whole table; then nothing is
+# taken (the lock timeout).
+ENSURE_SITE_LOCK_ROWS = text("""
+    INSERT INTO compute_locks (site_pk)
+    SELECT s.id FROM sites s WHERE s.id = ANY(CAST(:pks AS int[]))
+       AND NOT EXISTS (SELECT 1 FROM compute_locks l WHERE l.site_pk = s.id)
+     ORDER BY s.id
+    ON CONFLICT DO NOTHING
+""")
+LOCK_FREE_SITES = text("""
+    SELECT l.site_pk FROM compute_locks l WHERE l.site_pk = ANY(CAST(:pks AS int[]))
+     ORDER BY l.site_pk FOR UPDATE SKIP LOCKED
+""")
+LOCK_NOT_AVAILABLE = "55P03"
+
+
+@dataclass(frozen=True)
+class Followed:
+    """What following new readings did: statuses written, and the sites a run held (to try again)."""
+
+    written: int
+    busy: list[int]
+
+
+def follow_readings(session: Session, params: Params, as_of: dt.date, from_days: Mapping[int, dt.date]) -> Followed:
+    """The status as of `as_of` of sites that new readings reached (site pk → earliest day of its new readings),
+    ahead of their recompute: for each site no run holds, from its tail and its readings since (see
+    status.FOLLOWED). Sites with readings before their tail's day are left to their recompute."""
+    pks = sorted(from_days)
+    try:
+        with session.begin_nested():
+            session.execute(text("SET LOCAL lock_timeout = '100ms'"))
+            session.execute(ENSURE_SITE_LOCK_ROWS, {"pks": pks})
+            locked = session.execute(LOCK_FREE_SITES, {"pks": pks}).scalars().all()
+    except OperationalError as error:
+        if getattr(error.orig, "sqlstate", None) != LOCK_NOT_AVAILABLE:
+            raise
+        return Followed(0, pks)
+    # A statement of its own, after the locks: it sees what a run that held a site committed.
+    written = follow_status(session, params.as_sql(), as_of, {pk: from_days[pk] for pk in locked})
+    return Followed(written, sorted(set(pks) - set(locked)))
 
 
 @contextmanager

@@ -9,17 +9,17 @@ results are committed.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from lux.compute.engine import recompute_rollups, recompute_sites
+from lux.compute.engine import Followed, follow_readings, recompute_rollups, recompute_sites
 from lux.compute.params import Params
 from lux.compute.runs import Run, recorded
 from lux.compute.snapshots import build_snapshots
 from lux.db import Database
-from lux.ingest.journal import claim_journal_entries, has_pending
+from lux.ingest.journal import claim_journal_entries, has_pending, take_entries_to_follow
 from lux.timeutil import fleet_today
 
 REQUEST_FLEET_REFRESH = text("INSERT INTO fleet_refresh_requests (from_day) VALUES (:from_day)")
@@ -63,6 +63,30 @@ def run_incremental(db: Database, *, task: str, task_id: str | None, journal_ids
         run.sites, run.rows_written, run.from_day = done.sites, done.rows, done.changed_from
     return {"claimed": len(dirty), "sites": done.sites, "rows": run.rows_written,
             "from_day": min(dirty.values(), default=None), "fleet_refresh": done.changed_from is not None}
+
+
+def run_follow(db: Database, sites_by_day: Mapping[str, Sequence[int]] | None = None,
+               as_of: dt.date | None = None) -> dict:
+    """The status of sites that new readings reached, ahead of their recompute: those of every journal entry
+    since the last follow (`sites_by_day` None), or the given ones (earliest local day → site pks).
+
+    Not recorded in `compute_runs`: it writes nothing the recompute of the same journal entries does not
+    write again. `busy`: the sites a run held, by day, for another attempt.
+    """
+    as_of = as_of or fleet_today(db.settings.timezone)
+    with db.session_scope() as session:
+        if sites_by_day is None:
+            from_days = take_entries_to_follow(session)
+        else:
+            from_days = {}
+            for day, pks in sites_by_day.items():
+                for pk in pks:
+                    from_days[pk] = min(from_days.get(pk, dt.date.max), dt.date.fromisoformat(day))
+        done = follow_readings(session, params_for(db), as_of, from_days) if from_days else Followed(0, [])
+    busy: dict[str, list[int]] = {}
+    for pk in done.busy:
+        busy.setdefault(from_days[pk].isoformat(), []).append(pk)
+    return {"sites": len(from_days), "written": done.written, "busy": busy}
 
 
 def run_fleet_refresh(db: Database, *, task: str, task_id: str | None, as_of: dt.date | None = None) -> dict:

@@ -21,7 +21,7 @@ from sqlalchemy import text
 
 from lux.compute import daily as daily_stage
 from lux.compute import status as status_stage
-from lux.compute.engine import recompute_rollups, recompute_sites
+from lux.compute.engine import follow_readings, recompute_rollups, recompute_sites
 from lux.compute.params import Params
 from models import compute as compute_models
 from tests.compute import reference as ref
@@ -559,3 +559,116 @@ def test_tails_of_other_parameters_or_missing_are_rebuilt(database, fleet, first
         kept_for = set(conn.execute(text("SELECT DISTINCT zero_read_days FROM site_tails")).scalars())
         tails = conn.execute(text("SELECT count(*) FROM site_tails")).scalar_one()
     assert kept_for <= {params.zero_read_days} and tails == len(fleet.sites)
+
+
+following_readings = st.lists(st.tuples(
+    st.integers(0, 4),  # site (index into the fleet, modulo its size)
+    st.one_of(st.integers(0, 4), st.integers(-6, 4)),  # day, from the site's last reading day
+    times,
+    st.one_of(st.just(0), st.just(0), st.integers(1, 20_000), st.integers(-2_000, -1)),  # Wh from the previous
+    signals,
+), min_size=1, max_size=8)
+
+
+@PROPERTY_SETTINGS
+@given(fleet=fleets(), params=params_strategy, extras=following_readings, as_of_shift=st.integers(-1, 3))
+def test_a_followed_status_equals_the_recomputed_one(database, fleet, params, extras, as_of_shift):
+    """New readings, mostly after each site's last one: the status written from the tails (engine.follow_readings)
+    is the one a full recompute writes, for every site it writes; every other status is left as it was; and every
+    site whose new readings are all after its tail's day, by the as-of day, on fewer reading days than it looks
+    back over, is written."""
+    last_days = {s.pk: max((r.reading_at.astimezone(LONDON).date() for r in fleet.readings if r.site_pk == s.pk),
+                           default=fleet.start) for s in fleet.sites}
+    shifted = [(index, (last_days[fleet.sites[index % len(fleet.sites)].pk] - fleet.start).days + offset, *rest)
+               for index, offset, *rest in extras]
+    new = late_readings(fleet, shifted)
+    assume(new)
+    as_of = max(r.reading_at.astimezone(LONDON).date() for r in new) + as_of_shift * ONE_DAY
+    from_days = {}
+    for r in new:
+        day = ref.local_day(r.reading_at, params.timezone)
+        from_days[r.site_pk] = min(from_days.get(r.site_pk, day), day)
+    note(f"as_of={as_of} params={params} from_days={from_days}\n"
+         + "\n".join(f"  new {r.site_pk} {r.reading_at.isoformat()} {r.register_kwh} sig={r.signal_level}"
+                     for r in new))
+    reset(database)
+    load(database, fleet)
+    with database.session_scope() as session:
+        recompute_sites(session, params, as_of)
+        session.execute(text("UPDATE site_status SET computed_at = '-infinity'"))
+        tails = dict(session.execute(text("SELECT site_pk, last_day FROM site_tails")).all())
+    before = snapshot(database, ("site_status",))["site_status"]
+    with database.session_scope() as session:
+        insert_readings(session, new)
+    with database.session_scope() as session:
+        followed = follow_readings(session, params, as_of, from_days)
+    assert followed.busy == []
+    with database.engine.connect() as conn:
+        written = {pk for (pk,) in conn.execute(text("SELECT site_pk FROM site_status WHERE computed_at > 'epoch'"))}
+    after = snapshot(database, ("site_status",))["site_status"]
+    assert len(written) == followed.written
+    new_days = {pk: {day for r in new if r.site_pk == pk and (day := ref.local_day(r.reading_at, params.timezone))
+                     <= as_of} for pk in from_days}
+    assert written >= {pk for pk, day in from_days.items() if tails.get(pk) is not None and tails[pk] < day
+                       and tails[pk] <= as_of and len(new_days[pk]) < params.zero_read_days + 2}
+    reset(database, RESULT_TABLES)
+    with database.session_scope() as session:
+        recompute_sites(session, params, as_of)
+    recomputed = snapshot(database, ("site_status",))["site_status"]
+    def rows(table: dict, followed: bool) -> dict[str, dict]:
+        return {"site_status": {key: row for key, row in table.items() if (key[0] in written) == followed}}
+
+    assert_same(rows(recomputed, True), rows(after, True), labels=("recomputed", "followed"))
+    assert_same(rows(before, False), rows(after, False), labels=("before", "after"))
+
+
+def test_following_leaves_a_site_it_cannot_follow_to_its_recompute(database):
+    """Site 1 gets a reading before its tail's day, which lifts the reference; site 2's tail closing is replaced by
+    one back at the day before's register, so its flat run began before what its tail knows. Following from the
+    tails would keep site 1 zero_read and give site 2 zero days: both are left to their recompute. Site 3's new
+    day is followed."""
+    start, params = dt.date(2026, 6, 1), Params(timezone="Europe/London", zero_read_days=2)
+    day = [start + n * ONE_DAY for n in range(5)]
+    registers = {1: [10, 10, 10, 10], 2: [10, 10, 12], 3: [10, 11, 12]}
+    fleet = Fleet(start, day[3], [Site(pk, 4.0, "North") for pk in registers],
+                  [Reading(pk, instant(day[n], "any", 500_000), kwh, 20, "EE")
+                   for pk, kwhs in registers.items() for n, kwh in enumerate(kwhs)], {})
+    new = [Reading(1, instant(day[1], "end", 60), 13, 20, "EE"), Reading(2, instant(day[2], "end", 60), 10, 20, "EE"),
+           Reading(3, instant(day[3], "any", 500_000), 13, 20, "EE")]
+    reset(database)
+    load(database, fleet)
+    run_full(database, params, day[3])
+    with database.session_scope() as session:
+        insert_readings(session, new)
+    with database.session_scope() as session:
+        followed = follow_readings(session, params, day[3], {1: day[1], 2: day[2], 3: day[3]})
+        written = session.execute(text("SELECT site_pk FROM site_status WHERE computed_at = now()")).scalars().all()
+    assert (followed.written, written) == (1, [3])
+    followed_status = snapshot(database, ("site_status",))["site_status"][(3,)]
+    with database.session_scope() as session:
+        recompute_sites(session, params, day[3], sites=[1, 2, 3], from_day=day[1])
+    recomputed = snapshot(database, ("site_status",))["site_status"]
+    assert (recomputed[(1,)]["status"], recomputed[(2,)]["status"], recomputed[(2,)]["days"]) == \
+        ("healthy", "zero_read", 2)
+    assert recomputed[(3,)] == followed_status
+
+
+def test_following_leaves_a_flat_run_it_cannot_see_the_start_of(database):
+    """Four flat days after a day that moved the register, itself after the tail's day: the flat run began on a
+    day the follow does not read (it reads zero_read_days + 2 reading days back), so the site is left to its
+    recompute, which finds zero_read for 4 days (continuing the tail's flat run would give 5)."""
+    start, params = dt.date(2026, 6, 1), Params(timezone="Europe/London", zero_read_days=2)
+    day = [start + n * ONE_DAY for n in range(6)]
+    fleet = Fleet(start, day[0], [Site(1, 4.0, "North")], [Reading(1, instant(day[0], "any", 500_000), 10, 20, "EE")],
+                  {})
+    reset(database)
+    load(database, fleet)
+    run_full(database, params, day[0])
+    with database.session_scope() as session:
+        insert_readings(session, [Reading(1, instant(d, "any", 500_000), 11, 20, "EE") for d in day[1:]])
+    with database.session_scope() as session:
+        assert follow_readings(session, params, day[5], {1: day[1]}).written == 0
+    with database.session_scope() as session:
+        recompute_sites(session, params, day[5], sites=[1], from_day=day[1])
+    recomputed = snapshot(database, ("site_status",))["site_status"][(1,)]
+    assert (recomputed["status"], recomputed["days"]) == ("zero_read", 4)

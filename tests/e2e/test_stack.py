@@ -149,9 +149,11 @@ def test_make_up_runs_the_stack_and_ctrl_c_stops_it(stack):
 
     assert get(f"{stack.flower}/")[0] == 401
     login = ("lux", password)
-    workers = wait_for(lambda: get(f"{stack.flower}/api/workers?refresh=1", login=login)[1],
-                       what="Flower to list a worker")
-    assert any(name.startswith("lux@") for name in workers)
+    def both_workers():
+        workers = get(f"{stack.flower}/api/workers?refresh=1", login=login)[1]
+        return workers if {name.split("@")[0] for name in workers or ()} >= {"lux", "status"} else None
+
+    assert wait_for(both_workers, what="Flower to list the worker and the status worker")
 
     check_env = {**stack.env, "DATABASE_URL": f"postgresql://postgres@127.0.0.1:{stack.pg_port}/lux",
                  "REDIS_URL": f"redis://127.0.0.1:{stack.redis_port}/0"}

@@ -7,7 +7,7 @@ from worker.app import QUEUES, celery_config
 
 
 def test_queues_and_routing_by_name_prefix(celery_app):
-    assert {q.name for q in celery_app.conf.task_queues} == {"ingest", "compute", "maintenance"}
+    assert {q.name for q in celery_app.conf.task_queues} == {"status", "ingest", "compute", "maintenance"}
     router = celery_app.amqp.router
     for queue in QUEUES:
         assert router.route({}, f"lux.{queue}.anything")["queue"].name == queue

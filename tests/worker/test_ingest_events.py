@@ -1,5 +1,6 @@
 """The post-commit ingest event reaches a real worker; a lost event is recovered by the sweep."""
 
+import datetime as dt
 import time
 
 import pytest
@@ -103,3 +104,45 @@ def test_later_batches_move_the_dirty_day_back_only(sites, database, settings):
                           replace=False, request_id="d")
     assert outcome.duplicate == 1 and dirty(database) == {}  # a replay makes nothing dirty
     db.engine.dispose()
+
+
+def test_a_new_reading_shows_in_the_status_through_the_status_queue(client, auth, sites, celery_worker, database,
+                                                                     settings):
+    """The batch's sites get their status from the status queue's task, which takes the journal entries since the
+    last follow and waits for no recompute: while a run holds E1, it tries E1 again, and writes E1's status once
+    the site is free."""
+    from lux.compute import modes
+
+    client.post("/api/v1/readings", json=BATCH[:2], headers=auth("ingest"))
+    modes.run_explicit(database, task="test", task_id=None, site_pks=list(sites.values()))  # E1's tail: the 29th
+    followed = []
+
+    def record(sender=None, result=None, **_):
+        if sender.name == "lux.status.follow":
+            followed.append((sender.request.args, result))
+
+    def wait_for(condition, what: str):
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if found := [item for item in followed if condition(*item)]:
+                return found[0]
+            time.sleep(0.05)
+        raise AssertionError(f"no follow task {what}: {followed}")
+
+    task_success.connect(record, weak=False)
+    try:
+        with database.engine.connect() as holder:  # a run holding E1
+            holder.execute(text("SELECT 1 FROM compute_locks WHERE site_pk = :pk FOR UPDATE"), {"pk": sites["E1"]})
+            answer = client.post("/api/v1/readings", headers=auth("ingest"), json=[
+                {"site_id": "E1", "reading_at": "2026-03-30T19:00:00Z", "register_kwh": 5, "signal_level": 17}])
+            assert answer.get_json()["event"] == "queued"
+            args, result = wait_for(lambda args, result: result["busy"], "finding E1 held")
+            assert list(args) == [] and result["busy"] == {"2026-03-30": [sites["E1"]]} and result["written"] == 0
+            holder.rollback()
+        wait_for(lambda args, result: len(args) == 2 and result["written"] == 1, "writing E1 after a retry")
+    finally:
+        task_success.disconnect(record)
+    with database.engine.connect() as conn:
+        status = conn.execute(text("SELECT last_reading_at, last_register_kwh, signal_level FROM site_status "
+                                   "WHERE site_pk = :pk"), {"pk": sites["E1"]}).one()
+    assert status == (dt.datetime(2026, 3, 30, 19, tzinfo=dt.UTC), 5.0, 17)

@@ -1,0 +1,32 @@
+"""Status queue task: the communication status of the sites an ingest event names, within moments of the readings.
+
+The recompute of the same sites (`lux.ingest.process_events`) rebuilds every result and may wait
+behind a backlog; this task has a queue and worker of its own, so a new reading shows in the
+site's status first.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from lux.compute.modes import run_follow
+from worker.app import celery_app
+from worker.base import LuxTask
+
+log = logging.getLogger(__name__)
+
+FOLLOW_ATTEMPTS = 20  # a site a run holds is tried again this many times, then left to its recompute
+FOLLOW_RETRY_S = 0.25
+
+
+@celery_app.task(bind=True, base=LuxTask, name="lux.status.follow", ignore_result=True)
+def follow(self: LuxTask, sites_by_day: dict[str, list[int]] | None = None, attempt: int = 0) -> dict:
+    """Write the status of the sites of every journal entry since the last follow (or of `sites_by_day`) from
+    their tails and new readings. One follow takes a whole burst: the events after it find nothing new. Sites
+    held by a recompute are tried again shortly (the recompute writes their status too)."""
+    result = run_follow(self.app.lux_database, sites_by_day)
+    if result["busy"] and attempt < FOLLOW_ATTEMPTS:
+        follow.apply_async((result["busy"], attempt + 1), countdown=FOLLOW_RETRY_S)
+    log.info("task=%s sites=%s written=%s busy=%s attempt=%s", self.name, result["sites"], result["written"],
+             sum(len(pks) for pks in result["busy"].values()), attempt)
+    return result
