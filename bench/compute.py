@@ -636,7 +636,7 @@ def setup(args: argparse.Namespace, workdir: Path) -> tuple[list, Settings]:
     admin = pg_url.rsplit("/", 1)[0] + "/postgres"
     ensure_database(admin, DB_NAME)
     settings = env_settings.with_changes(database_url=pg_url.rsplit("/", 1)[0] + f"/{DB_NAME}", redis_url=redis_url)
-    redis.Redis.from_url(redis_url).delete("compute", "ingest", "maintenance")  # stale tasks of a killed run
+    redis.Redis.from_url(redis_url).delete("status", "compute", "ingest", "maintenance")  # stale tasks of a killed run
     return servers, settings
 
 

@@ -163,8 +163,8 @@ class Followed:
 
 def follow_readings(session: Session, params: Params, as_of: dt.date, from_days: Mapping[int, dt.date]) -> Followed:
     """The status as of `as_of` of sites that new readings reached (site pk → earliest day of its new readings),
-    ahead of their recompute: for each site no run holds, from its tail and its readings since (see
-    status.FOLLOWED). Sites with readings before their tail's day are left to their recompute."""
+    ahead of their recompute: for each site no run holds, continued from its stored status by its readings since
+    (see status.FOLLOWED). Sites with readings before their status' last day are left to their recompute."""
     pks = sorted(from_days)
     try:
         with session.begin_nested():

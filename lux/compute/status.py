@@ -13,8 +13,13 @@ from lux.compute.daily import REFERENCE
 from lux.compute.sqlparts import latest_closing_sql
 
 # SPEC §4's status of a site as of `:as_of` from `l`, its latest reading day on or before it: `l.day`, the closing
-# reading (`closing_at`, `closing_kwh`, `closing_signal`, `network`), `flat_since` and `ref_kwh` (the reference
-# reading). The columns of site_status after `site_pk`, but `computed_at`.
+# reading (`closing_at`, `closing_kwh`, `closing_signal`, `network`), `flat_since`, `ref_kwh` (the reference
+# reading) and the recent reading days a status of new readings continues from (`recent_days`, `recent_kwh`, newest
+# first; null when not known). The columns of STATUS_COLUMNS, in order.
+STATUS_COLUMNS = ("as_of", "status", "days", "last_day", "last_reading_at", "last_register_kwh", "signal_level",
+                  "network", "flat_since", "recent_days", "recent_kwh")
+COLUMN_LIST = ", ".join(STATUS_COLUMNS)
+ASSIGN_FROM = f"({COLUMN_LIST}) = ({', '.join(f'{{row}}.{column}' for column in STATUS_COLUMNS)})"
 STATUS_OF_LATEST = """CAST(:as_of AS date) AS as_of,
                CASE WHEN l.day IS NULL OR :as_of - l.day >= :no_coms_days THEN 'no_coms'
                     WHEN l.ref_kwh IS NOT NULL AND abs(l.closing_kwh - l.ref_kwh) <= :flat_tolerance_kwh
@@ -25,7 +30,7 @@ STATUS_OF_LATEST = """CAST(:as_of AS date) AS as_of,
                          THEN l.day - l.flat_since
                     ELSE :as_of - l.day END AS days,
                l.day AS last_day, l.closing_at AS last_reading_at, l.closing_kwh AS last_register_kwh,
-               l.closing_signal AS signal_level, l.network"""
+               l.closing_signal AS signal_level, l.network, l.flat_since, l.recent_days, l.recent_kwh"""
 
 # The latest reading day ≤ as-of and the reference reading `zero_read_days` before it: from the site's tail
 # when it ends by the as-of day and was kept for these zero_read_days (one row per site), otherwise from two
@@ -38,26 +43,24 @@ COMPUTED = f"""
                                 AND (t.last_day IS NULL OR t.last_day <= :as_of)
           LEFT JOIN LATERAL (
                 SELECT t.last_day AS day, t.closing_at, t.closing_kwh, t.closing_signal, t.network, t.flat_since,
-                       t.ref_kwh
+                       t.ref_kwh, t.recent_days, t.recent_kwh
                  WHERE t.site_pk IS NOT NULL
                 UNION ALL
-                SELECT p.day, p.closing_at, p.closing_kwh, p.closing_signal, p.network, p.flat_since, p.ref_kwh
+                SELECT p.day, p.closing_at, p.closing_kwh, p.closing_signal, p.network, p.flat_since, p.ref_kwh,
+                       NULL, NULL
                   FROM ({latest_closing_sql("sc.site_pk", ":as_of", "t.site_pk IS NULL")}) p) l ON true
     )"""
 
 # A large scope updates the stored rows through one join (cheaper than an upsert's probe per row) and
 # inserts the missing ones; a small one writes by key, so it does not read every stored status.
-STATUS_BY_JOIN = text(COMPUTED + """, updated AS (
+STATUS_BY_JOIN = text(COMPUTED + f""", updated AS (
         UPDATE site_status st
-           SET as_of = c.as_of, status = c.status, days = c.days, last_day = c.last_day,
-               last_reading_at = c.last_reading_at, last_register_kwh = c.last_register_kwh,
-               signal_level = c.signal_level, network = c.network, computed_at = now()
+           SET {ASSIGN_FROM.format(row="c")}, computed_at = now()
           FROM computed c
          WHERE st.site_pk = c.site_pk AND st.as_of <= c.as_of
         RETURNING 1
     ), inserted AS (
-        INSERT INTO site_status (site_pk, as_of, status, days, last_day, last_reading_at, last_register_kwh,
-                                 signal_level, network, computed_at)
+        INSERT INTO site_status (site_pk, {COLUMN_LIST}, computed_at)
         SELECT c.*, now() FROM computed c
          WHERE NOT EXISTS (SELECT 1 FROM site_status st WHERE st.site_pk = c.site_pk)
         ON CONFLICT (site_pk) DO NOTHING
@@ -67,14 +70,11 @@ STATUS_BY_JOIN = text(COMPUTED + """, updated AS (
 """)
 
 # Written by key, unless a later as-of day is stored.
-UPSERT = """
-    INSERT INTO site_status AS st (site_pk, as_of, status, days, last_day, last_reading_at, last_register_kwh,
-                                   signal_level, network, computed_at)
+UPSERT = f"""
+    INSERT INTO site_status AS st (site_pk, {COLUMN_LIST}, computed_at)
     SELECT c.*, now() FROM computed c
     ON CONFLICT (site_pk) DO UPDATE
-       SET as_of = excluded.as_of, status = excluded.status, days = excluded.days, last_day = excluded.last_day,
-           last_reading_at = excluded.last_reading_at, last_register_kwh = excluded.last_register_kwh,
-           signal_level = excluded.signal_level, network = excluded.network, computed_at = excluded.computed_at
+       SET {ASSIGN_FROM.format(row="excluded")}, computed_at = excluded.computed_at
      WHERE st.as_of <= excluded.as_of
 """
 STATUS_BY_KEY = text(COMPUTED + UPSERT)
@@ -91,65 +91,69 @@ def refresh_status(session: Session, params: dict, as_of: object, scope_sites: i
     return session.execute(STATUS_BY_JOIN, bound).scalar_one()
 
 
-# The closing readings of site `t`'s newest zero_read_days + 2 reading days from its tail's day through the as-of
-# day: the first reading of each day in a backward range of the readings key, which stops once it has them.
-NEWEST_CLOSINGS = """
-        SELECT r.day, r.reading_at, r.register_kwh AS kwh, r.signal_level, r.network
-          FROM (SELECT r.*, d.day, lag(d.day) OVER (ORDER BY r.reading_at DESC) AS newer_day
-                  FROM readings r
-                 CROSS JOIN LATERAL (SELECT (r.reading_at AT TIME ZONE :timezone)::date AS day) d
-                 WHERE r.site_pk = t.site_pk AND r.reading_at >= t.last_day::timestamp AT TIME ZONE :timezone
-                   AND r.reading_at < (CAST(:as_of AS date) + 1)::timestamp AT TIME ZONE :timezone
-                 ORDER BY r.reading_at DESC) r
-         WHERE r.newer_day IS DISTINCT FROM r.day
-         LIMIT CAST(:zero_read_days AS int) + 2"""
-
-# The status of sites that new readings reached, before their recompute: each asked site (pk, earliest day its new
-# readings are on) whose tail ends on or before that day and by the as-of day, and was kept for these
-# zero_read_days with its recent days. Such readings change only the tail's day and later ones. The closing
-# readings of the site's newest zero_read_days + 2 reading days from the tail's day through the as-of day (`n`,
-# one backward range of the readings key, stopped early) hold `ref`; when they reach the tail's day they continue
-# its recent days. The flat run is the latest day among them that moved the register, else the tail's: known when
-# they reach the tail's day and its closing reading is the tail's, or the register moved on it, or the tail's flat
-# run began before it. Any other site is left to its recompute, as are sites with readings before their tail's day.
+# The status of sites that new readings reached, before their recompute, continued from the status stored: each asked
+# site (pk, earliest day its new readings are on) whose status knows its recent days and ends on or before that day
+# and by the as-of day. Such readings change only the status' last day and later ones: the closing reading of each
+# day after the stored closing reading (`fresh`) replaces the last day's or follows it, continuing the recent days
+# (which hold `ref`). The flat run is the latest of those days that moved the register, else the stored one: known
+# unless the last day's closing reading was replaced, without moving, and its flat run began on it. Any other site
+# is left to its recompute, as are sites with readings before their status' last day.
 FOLLOWED = text(f"""
     WITH asked AS (
         SELECT u.pk AS site_pk, min(u.from_day) AS from_day
           FROM unnest(CAST(:pks AS int[]), CAST(:from_days AS date[])) AS u(pk, from_day)
          GROUP BY u.pk
-    ), latest AS (
-        SELECT t.site_pk, n.days[1] AS day, n.closing_at, n.kwh[1] AS closing_kwh, n.closing_signal, n.network,
-               CASE WHEN n.moved IS NOT NULL THEN n.moved
-                    WHEN n.tail_closing_at IS NULL THEN NULL
-                    WHEN n.tail_closing_at = t.closing_at THEN t.flat_since
-                    WHEN t.recent_kwh[2] IS NULL OR abs(n.tail_kwh - t.recent_kwh[2]) > :flat_tolerance_kwh
-                         THEN t.last_day
-                    WHEN t.flat_since < t.last_day THEN t.flat_since END AS flat_since,
-               CASE WHEN n.tail_closing_at IS NULL THEN {REFERENCE.format(days="n.days", kwh="n.kwh")}
-                    ELSE {REFERENCE.format(days="n.days || t.recent_days[2:]", kwh="n.kwh || t.recent_kwh[2:]")}
-                    END AS ref_kwh
-          FROM asked a
-          JOIN site_tails t ON t.site_pk = a.site_pk AND t.zero_read_days = :zero_read_days
-                           AND t.recent_days IS NOT NULL AND t.last_day <= a.from_day AND t.last_day <= :as_of
-          CROSS JOIN LATERAL (
-                SELECT array_agg(c.day ORDER BY c.day DESC) AS days, array_agg(c.kwh ORDER BY c.day DESC) AS kwh,
-                       (array_agg(c.reading_at ORDER BY c.day DESC))[1] AS closing_at,
-                       (array_agg(c.signal_level ORDER BY c.day DESC))[1] AS closing_signal,
-                       (array_agg(c.network ORDER BY c.day DESC))[1] AS network,
-                       max(c.day) FILTER (WHERE abs(c.delta) > :flat_tolerance_kwh) AS moved,
-                       max(c.reading_at) FILTER (WHERE c.day = t.last_day) AS tail_closing_at,
-                       max(c.kwh) FILTER (WHERE c.day = t.last_day) AS tail_kwh
-                  FROM (SELECT w.*, w.kwh - lead(w.kwh) OVER (ORDER BY w.day DESC) AS delta  -- oldest: none
-                          FROM ({NEWEST_CLOSINGS}) w) c) n
-         WHERE n.days IS NOT NULL
+    ), stored AS (
+        SELECT st.* FROM asked a JOIN site_status st ON st.site_pk = a.site_pk
+         WHERE st.recent_days IS NOT NULL AND st.last_day <= a.from_day AND st.last_day <= :as_of
+           AND st.as_of <= :as_of
+    ), fresh AS (
+        SELECT DISTINCT ON (r.site_pk, d.day) r.site_pk, d.day, r.reading_at, r.register_kwh AS kwh, r.signal_level,
+               r.network
+          FROM stored s
+          JOIN readings r ON r.site_pk = s.site_pk AND r.reading_at > s.last_reading_at
+                         AND r.reading_at < (CAST(:as_of AS date) + 1)::timestamp AT TIME ZONE :timezone
+         CROSS JOIN LATERAL (SELECT (r.reading_at AT TIME ZONE :timezone)::date AS day) d
+         ORDER BY r.site_pk, d.day, r.reading_at DESC
+    ), new_days AS (
+        SELECT f.site_pk, array_agg(f.day ORDER BY f.day DESC) AS days, array_agg(f.kwh ORDER BY f.day DESC) AS kwh,
+               (array_agg(f.reading_at ORDER BY f.day DESC))[1] AS closing_at,
+               (array_agg(f.signal_level ORDER BY f.day DESC))[1] AS closing_signal,
+               (array_agg(f.network ORDER BY f.day DESC))[1] AS network,
+               max(f.day) FILTER (WHERE abs(f.delta) > :flat_tolerance_kwh) AS moved,  -- the first: no delta here
+               min(f.day) AS first_day, (array_agg(f.kwh ORDER BY f.day))[1] AS first_kwh
+          FROM (SELECT f.*, f.kwh - lag(f.kwh) OVER (PARTITION BY f.site_pk ORDER BY f.day) AS delta FROM fresh f) f
+         GROUP BY f.site_pk
+    ), continued AS (
+        SELECT s.site_pk, s.last_day, s.flat_since AS stored_flat, n.closing_at, n.closing_signal, n.network, n.moved,
+               n.first_day,
+               n.first_day = s.last_day AS replaced,
+               n.first_kwh - CASE WHEN n.first_day = s.last_day THEN s.recent_kwh[2] ELSE s.last_register_kwh END
+                   AS first_delta,
+               (n.days || CASE WHEN n.first_day = s.last_day THEN s.recent_days[2:] ELSE s.recent_days END)
+                   [1:CAST(:zero_read_days AS int) + 1] AS all_days,
+               (n.kwh || CASE WHEN n.first_day = s.last_day THEN s.recent_kwh[2:] ELSE s.recent_kwh END)
+                   [1:CAST(:zero_read_days AS int) + 1] AS all_kwh
+          FROM stored s JOIN new_days n ON n.site_pk = s.site_pk
+    ), latest AS MATERIALIZED (  -- (ref_kwh is read four times below)
+        SELECT c.site_pk, c.all_days[1] AS day, c.closing_at, c.all_kwh[1] AS closing_kwh, c.closing_signal,
+               c.network, c.all_days AS recent_days, c.all_kwh AS recent_kwh,
+               CASE WHEN c.moved IS NOT NULL THEN c.moved
+                    WHEN c.first_delta IS NULL OR abs(c.first_delta) > :flat_tolerance_kwh THEN c.first_day
+                    WHEN NOT c.replaced OR c.stored_flat < c.last_day THEN c.stored_flat END AS flat_since,
+               {REFERENCE.format(days="c.all_days", kwh="c.all_kwh")} AS ref_kwh
+          FROM continued c
     ), computed AS (
         SELECT l.site_pk, {STATUS_OF_LATEST} FROM latest l WHERE l.flat_since IS NOT NULL
-    ){UPSERT}""")
+    )
+    UPDATE site_status st SET {ASSIGN_FROM.format(row="c")}, computed_at = now()
+      FROM computed c
+     WHERE st.site_pk = c.site_pk""")
 
 
 def follow_status(session: Session, params: dict, as_of: object, from_days: dict[int, object]) -> int:
     """Write the status as of `as_of` of the sites of `from_days` (site pk → earliest day of its new readings)
-    that FOLLOWED can follow from their tails; returns rows written. The caller holds the sites' locks."""
+    that FOLLOWED can continue from their stored status; returns rows written. The caller holds the sites' locks."""
     pks = sorted(from_days)
     bound = {**params, "as_of": as_of, "pks": pks, "from_days": [from_days[pk] for pk in pks]}
     return session.execute(FOLLOWED, bound).rowcount

@@ -1,4 +1,5 @@
-"""The status follow's cursor: the newest ingest journal entry whose sites' statuses were followed.
+"""Statuses of new readings: the follow's cursor (the newest ingest journal entry whose sites' statuses were
+followed), and in each status what a follow continues from (the flat run and the recent reading days).
 
 Revision ID: 0008
 Revises: 0007
@@ -9,6 +10,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision: str = '0008'
 down_revision: str | None = '0007'
@@ -24,7 +26,13 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_status_follow_cursor'))
     )
     op.execute("INSERT INTO status_follow_cursor (id, journal_id) VALUES (1, 0)")
+    op.add_column('site_status', sa.Column('flat_since', sa.Date(), nullable=True))
+    op.add_column('site_status', sa.Column('recent_days', postgresql.ARRAY(sa.Date()), nullable=True))
+    op.add_column('site_status', sa.Column('recent_kwh', postgresql.ARRAY(sa.Double()), nullable=True))
 
 
 def downgrade() -> None:
+    op.drop_column('site_status', 'recent_kwh')
+    op.drop_column('site_status', 'recent_days')
+    op.drop_column('site_status', 'flat_since')
     op.drop_table('status_follow_cursor')

@@ -574,9 +574,9 @@ following_readings = st.lists(st.tuples(
 @given(fleet=fleets(), params=params_strategy, extras=following_readings, as_of_shift=st.integers(-1, 3))
 def test_a_followed_status_equals_the_recomputed_one(database, fleet, params, extras, as_of_shift):
     """New readings, mostly after each site's last one: the status written from the tails (engine.follow_readings)
-    is the one a full recompute writes, for every site it writes; every other status is left as it was; and every
-    site whose new readings are all after its tail's day, by the as-of day, on fewer reading days than it looks
-    back over, is written."""
+    is the one a full recompute writes (with what a later follow continues from), for every site it writes; every
+    other status is left as it was; and every site whose new readings are all after its last reading day, from a
+    day by the as-of day on, is written."""
     last_days = {s.pk: max((r.reading_at.astimezone(LONDON).date() for r in fleet.readings if r.site_pk == s.pk),
                            default=fleet.start) for s in fleet.sites}
     shifted = [(index, (last_days[fleet.sites[index % len(fleet.sites)].pk] - fleet.start).days + offset, *rest)
@@ -607,10 +607,9 @@ def test_a_followed_status_equals_the_recomputed_one(database, fleet, params, ex
         written = {pk for (pk,) in conn.execute(text("SELECT site_pk FROM site_status WHERE computed_at > 'epoch'"))}
     after = snapshot(database, ("site_status",))["site_status"]
     assert len(written) == followed.written
-    new_days = {pk: {day for r in new if r.site_pk == pk and (day := ref.local_day(r.reading_at, params.timezone))
-                     <= as_of} for pk in from_days}
-    assert written >= {pk for pk, day in from_days.items() if tails.get(pk) is not None and tails[pk] < day
-                       and tails[pk] <= as_of and len(new_days[pk]) < params.zero_read_days + 2}
+    assert written >= {pk for pk, day in from_days.items()
+                       if tails.get(pk) is not None and tails[pk] < day <= as_of}
+    followed_state = continued_from(database)
     reset(database, RESULT_TABLES)
     with database.session_scope() as session:
         recompute_sites(session, params, as_of)
@@ -620,6 +619,16 @@ def test_a_followed_status_equals_the_recomputed_one(database, fleet, params, ex
 
     assert_same(rows(recomputed, True), rows(after, True), labels=("recomputed", "followed"))
     assert_same(rows(before, False), rows(after, False), labels=("before", "after"))
+    recomputed_state = continued_from(database)  # unknown (null) when read from site days: readings after as_of
+    known = {pk for pk in written if recomputed_state[pk][1] is not None}
+    assert {pk: recomputed_state[pk] for pk in known} == {pk: followed_state[pk] for pk in known}
+
+
+def continued_from(database) -> dict[int, tuple]:
+    """What a status of new readings continues from, per site: its flat run and recent days with their registers."""
+    with database.engine.connect() as conn:
+        return {pk: rest for pk, *rest in conn.execute(text(
+            "SELECT site_pk, flat_since, recent_days, recent_kwh FROM site_status")).all()}
 
 
 def test_following_leaves_a_site_it_cannot_follow_to_its_recompute(database):
@@ -653,10 +662,10 @@ def test_following_leaves_a_site_it_cannot_follow_to_its_recompute(database):
     assert recomputed[(3,)] == followed_status
 
 
-def test_following_leaves_a_flat_run_it_cannot_see_the_start_of(database):
-    """Four flat days after a day that moved the register, itself after the tail's day: the flat run began on a
-    day the follow does not read (it reads zero_read_days + 2 reading days back), so the site is left to its
-    recompute, which finds zero_read for 4 days (continuing the tail's flat run would give 5)."""
+def test_a_followed_flat_run_starts_after_the_stored_day(database):
+    """A day that moved the register, then four flat days, all after the stored status' day: the follow finds the
+    flat run's start among the new days, zero_read for 4 days (continuing the stored flat run would give 5), as the
+    recompute does."""
     start, params = dt.date(2026, 6, 1), Params(timezone="Europe/London", zero_read_days=2)
     day = [start + n * ONE_DAY for n in range(6)]
     fleet = Fleet(start, day[0], [Site(1, 4.0, "North")], [Reading(1, instant(day[0], "any", 500_000), 10, 20, "EE")],
@@ -667,8 +676,9 @@ def test_following_leaves_a_flat_run_it_cannot_see_the_start_of(database):
     with database.session_scope() as session:
         insert_readings(session, [Reading(1, instant(d, "any", 500_000), 11, 20, "EE") for d in day[1:]])
     with database.session_scope() as session:
-        assert follow_readings(session, params, day[5], {1: day[1]}).written == 0
+        assert follow_readings(session, params, day[5], {1: day[1]}).written == 1
+    followed = snapshot(database, ("site_status",))["site_status"][(1,)]
+    assert (followed["status"], followed["days"]) == ("zero_read", 4)
     with database.session_scope() as session:
         recompute_sites(session, params, day[5], sites=[1], from_day=day[1])
-    recomputed = snapshot(database, ("site_status",))["site_status"][(1,)]
-    assert (recomputed["status"], recomputed["days"]) == ("zero_read", 4)
+    assert snapshot(database, ("site_status",))["site_status"][(1,)] == followed

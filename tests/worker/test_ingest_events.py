@@ -106,15 +106,19 @@ def test_later_batches_move_the_dirty_day_back_only(sites, database, settings):
     db.engine.dispose()
 
 
-def test_a_new_reading_shows_in_the_status_through_the_status_queue(client, auth, sites, celery_worker, database,
-                                                                     settings):
-    """The batch's sites get their status from the status queue's task, which takes the journal entries since the
-    last follow and waits for no recompute: while a run holds E1, it tries E1 again, and writes E1's status once
-    the site is free."""
+def test_a_new_reading_shows_in_the_status_through_the_status_queue(client, auth, sites, celery_worker, database):
+    """The status queue's task takes the journal entries since the last follow and writes their sites' statuses,
+    with no recompute; and it waits for none: while a run holds E1, it tries E1 again, and once the site is free
+    E1's status shows the new reading (written by the retry or by the recompute that held it)."""
     from lux.compute import modes
+    from lux.ingest.journal import mark_dirty
+    from worker.tasks.status import follow
 
     client.post("/api/v1/readings", json=BATCH[:2], headers=auth("ingest"))
-    modes.run_explicit(database, task="test", task_id=None, site_pks=list(sites.values()))  # E1's tail: the 29th
+    deadline = time.monotonic() + 30
+    while dirty(database) and time.monotonic() < deadline:  # its recompute must not take the entry written below
+        time.sleep(0.05)
+    modes.run_explicit(database, task="test", task_id=None, site_pks=list(sites.values()))  # E1's last day: the 29th
     followed = []
 
     def record(sender=None, result=None, **_):
@@ -129,20 +133,30 @@ def test_a_new_reading_shows_in_the_status_through_the_status_queue(client, auth
             time.sleep(0.05)
         raise AssertionError(f"no follow task {what}: {followed}")
 
+    def e1_status() -> tuple:
+        with database.engine.connect() as conn:
+            return conn.execute(text("SELECT last_reading_at, last_register_kwh, signal_level, status FROM site_status "
+                                     "WHERE site_pk = :pk"), {"pk": sites["E1"]}).one()
+
     task_success.connect(record, weak=False)
     try:
+        with database.session_scope() as session:  # a reading and its journal entry, with no ingest event
+            session.execute(text("INSERT INTO readings (site_pk, reading_at, register_kwh, signal_level) "
+                                 "VALUES (:pk, '2026-03-30T19:00:00Z', 5, 17)"), {"pk": sites["E1"]})
+            mark_dirty(session, [sites["E1"]], reason="test", from_day=dt.date(2026, 3, 30))
+        follow.delay()
+        wait_for(lambda args, result: result["written"] == 1, "writing E1")
+        assert e1_status()[:3] == (dt.datetime(2026, 3, 30, 19, tzinfo=dt.UTC), 5.0, 17)
+
         with database.engine.connect() as holder:  # a run holding E1
             holder.execute(text("SELECT 1 FROM compute_locks WHERE site_pk = :pk FOR UPDATE"), {"pk": sites["E1"]})
             answer = client.post("/api/v1/readings", headers=auth("ingest"), json=[
-                {"site_id": "E1", "reading_at": "2026-03-30T19:00:00Z", "register_kwh": 5, "signal_level": 17}])
+                {"site_id": "E1", "reading_at": "2026-03-31T19:00:00Z", "register_kwh": 7, "signal_level": 12}])
             assert answer.get_json()["event"] == "queued"
             args, result = wait_for(lambda args, result: result["busy"], "finding E1 held")
-            assert list(args) == [] and result["busy"] == {"2026-03-30": [sites["E1"]]} and result["written"] == 0
+            assert list(args) == [] and result["busy"] == {"2026-03-31": [sites["E1"]]} and result["written"] == 0
             holder.rollback()
-        wait_for(lambda args, result: len(args) == 2 and result["written"] == 1, "writing E1 after a retry")
+        wait_for(lambda args, result: len(args) == 2 and not result["busy"], "trying E1 again")
     finally:
         task_success.disconnect(record)
-    with database.engine.connect() as conn:
-        status = conn.execute(text("SELECT last_reading_at, last_register_kwh, signal_level FROM site_status "
-                                   "WHERE site_pk = :pk"), {"pk": sites["E1"]}).one()
-    assert status == (dt.datetime(2026, 3, 30, 19, tzinfo=dt.UTC), 5.0, 17)
+    assert e1_status()[:3] == (dt.datetime(2026, 3, 31, 19, tzinfo=dt.UTC), 7.0, 12)
