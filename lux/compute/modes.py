@@ -67,8 +67,8 @@ def run_incremental(db: Database, *, task: str, task_id: str | None, journal_ids
 
 def run_follow(db: Database, sites_by_day: Mapping[str, Sequence[int]] | None = None,
                as_of: dt.date | None = None) -> dict:
-    """The status of sites that new readings reached, ahead of their recompute: those of the journal entries
-    since the last follow, newest first (`sites_by_day` None), or the given ones (earliest local day → site pks).
+    """The status of sites that new readings reached, ahead of their recompute: those of every journal entry
+    since the last follow (`sites_by_day` None), or the given ones (earliest local day → site pks).
 
     Not recorded in `compute_runs`: it writes nothing the recompute of the same journal entries does not
     write again. `busy`: the sites a run held, by day, for another attempt.

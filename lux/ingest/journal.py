@@ -71,31 +71,23 @@ def journal_event(request_id: str, journal_id: int, sites_by_day: dict[str, list
 
 # The status follow's cursor (one row, created if missing): locked for the caller's transaction, so follows take
 # turns, then moved past every entry after it. Entries a recompute has claimed are gone: their sites' statuses
-# come with that recompute. A follow takes the newest entries first, up to `:max_sites` sites (and at least the
-# newest entry): when entries arrive faster than follows take them, the older ones are left to their recompute,
-# so the newest readings stay the freshest instead of every status falling behind together.
+# come with that recompute.
 ENSURE_FOLLOW_CURSOR = text("INSERT INTO status_follow_cursor (id, journal_id) VALUES (1, 0) ON CONFLICT DO NOTHING")
 LOCK_FOLLOW_CURSOR = text("SELECT journal_id FROM status_follow_cursor WHERE id = 1 FOR UPDATE")
 FOLLOW_ENTRIES = text("""
     WITH entries AS (
-        SELECT j.id, j.site_pks, j.from_days,
-               sum(cardinality(j.site_pks)) OVER (ORDER BY j.id DESC) - cardinality(j.site_pks) AS newer_sites
-          FROM ingest_journal j WHERE j.id > :cursor
+        SELECT j.id, j.site_pks, j.from_days FROM ingest_journal j WHERE j.id > :cursor
     ), moved AS (
         UPDATE status_follow_cursor SET journal_id = (SELECT max(id) FROM entries)
          WHERE id = 1 AND EXISTS (SELECT 1 FROM entries)
     )
-    SELECT u.pk, min(u.day) FROM entries e, unnest(e.site_pks, e.from_days) AS u(pk, day)
-     WHERE e.newer_sites < :max_sites
-     GROUP BY u.pk
+    SELECT u.pk, min(u.day) FROM entries e, unnest(e.site_pks, e.from_days) AS u(pk, day) GROUP BY u.pk
 """)
-FOLLOW_MAX_SITES = 10_000
 
 
-def take_entries_to_follow(session: Session, max_sites: int = FOLLOW_MAX_SITES) -> dict[int, dt.date]:
-    """The sites of the journal entries written since the last follow, newest entries first up to `max_sites` sites
-    (site pk → earliest local day), in the caller's transaction, which holds the cursor until it ends; a follow
-    running meanwhile is waited for."""
+def take_entries_to_follow(session: Session) -> dict[int, dt.date]:
+    """The sites of the journal entries written since the last follow (site pk → earliest local day), in the
+    caller's transaction, which holds the cursor until it ends; a follow running meanwhile is waited for."""
     session.execute(ENSURE_FOLLOW_CURSOR)
     cursor = session.execute(LOCK_FOLLOW_CURSOR).scalar_one()
-    return dict(session.execute(FOLLOW_ENTRIES, {"cursor": cursor, "max_sites": max_sites}).all())
+    return dict(session.execute(FOLLOW_ENTRIES, {"cursor": cursor}).all())

@@ -43,24 +43,19 @@ def test_each_site_is_journalled_with_the_local_day_of_its_earliest_reading(data
     assert journalled == expected
 
 
-def test_a_follow_takes_the_newest_entries_first_and_leaves_the_older_ones(database):
-    """Entries after the cursor, newest first, up to the bound in sites (the newest always); the cursor then passes
-    every one of them, so the next follow takes only what came after."""
+def test_a_follow_takes_every_entry_after_its_cursor_once(database):
+    """Entries after the cursor, each site once with its earliest day; the cursor then passes them, so the next
+    follow takes only what came after."""
     from lux.ingest.journal import mark_dirty, take_entries_to_follow
 
     day = dt.date(2026, 6, 1)
     with database.session_scope() as session:
-        for n, pks in enumerate([[1, 2], [3], [4, 5, 6], [7, 8]]):
-            mark_dirty(session, pks, reason=f"entry {n}", from_day=day + dt.timedelta(days=n))
+        for n, pks in enumerate([[1, 2], [3], [2, 3, 4]]):
+            mark_dirty(session, pks, reason=f"entry {n}", from_day=day + dt.timedelta(days=2 - n))
     with database.session_scope() as session:
-        assert take_entries_to_follow(session, max_sites=4) == {7: day + dt.timedelta(days=3),
-                                                                8: day + dt.timedelta(days=3),
-                                                                4: day + dt.timedelta(days=2),
-                                                                5: day + dt.timedelta(days=2),
-                                                                6: day + dt.timedelta(days=2)}
+        assert take_entries_to_follow(session) == {1: day + dt.timedelta(days=2), 2: day, 3: day, 4: day}
     with database.session_scope() as session:
-        assert take_entries_to_follow(session, max_sites=4) == {}
-        mark_dirty(session, list(range(9, 16)), reason="large", from_day=day)
+        assert take_entries_to_follow(session) == {}
+        mark_dirty(session, [5], reason="later", from_day=day)
     with database.session_scope() as session:
-        assert set(take_entries_to_follow(session, max_sites=4)) == {9, *range(10, 16)}  # the newest, whole
-        assert take_entries_to_follow(session, max_sites=4) == {}
+        assert take_entries_to_follow(session) == {5: day}

@@ -21,10 +21,10 @@ FOLLOW_RETRY_S = 0.25
 
 @celery_app.task(bind=True, base=LuxTask, name="lux.status.follow", ignore_result=True)
 def follow(self: LuxTask, sites_by_day: dict[str, list[int]] | None = None, attempt: int = 0) -> dict:
-    """Write the status of the sites of the journal entries since the last follow (newest first, see
-    journal.FOLLOW_ENTRIES), or of `sites_by_day`, continued from their stored statuses by their new readings.
-    One follow takes a burst: the events after it find nothing new. Sites held by a recompute are tried again
-    shortly (the recompute writes their status too)."""
+    """Write the status of the sites of every journal entry since the last follow (or of `sites_by_day`),
+    continued from their stored statuses by their new readings. One follow takes a whole burst: the events after
+    it find nothing new. Sites held by a recompute are tried again shortly (the recompute writes their status
+    too)."""
     result = run_follow(self.app.lux_database, sites_by_day)
     if result["busy"] and attempt < FOLLOW_ATTEMPTS:
         follow.apply_async((result["busy"], attempt + 1), countdown=FOLLOW_RETRY_S)
