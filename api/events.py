@@ -11,7 +11,7 @@ from flask import Flask, current_app
 
 from lux.config import Settings
 from worker.tasks.ingest import process_events
-from worker.tasks.status import follow
+from worker.tasks.status import follow, follow_wanted
 
 log = logging.getLogger(__name__)
 
@@ -32,15 +32,16 @@ def send_task(task: Task, *args: object, **options: object) -> AsyncResult:
 
 
 def emit_ingest_event(event: dict | None) -> str:
-    """Send a follow to the status queue (the statuses of its sites and any others pending, at once) and the event
-    to the ingest queue (their recompute);
+    """Send a follow to the status queue unless one is pending (either takes the statuses of its sites and of every
+    batch before) and the event to the ingest queue (their recompute);
     'queued', 'deferred' (broker unreachable: the sweep will pick it up) or 'none'."""
     if event is None:
         return "none"
     days = event["sites_by_day"]
     sites = sum(len(pks) for pks in days.values())
     try:
-        send_task(follow, ignore_result=True)
+        if follow_wanted(current_app.extensions["lux_redis"]):
+            send_task(follow, ignore_result=True)
         send_task(process_events, event, ignore_result=True,
                   argsrepr=f"request_id={event['request_id']} sites={sites} from={min(days)}")
     except Exception as error:  # any broker failure: readings and journal entry are committed; the sweep finds it

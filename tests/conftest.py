@@ -162,7 +162,10 @@ def celery_worker(celery_app) -> Iterator[object]:
     Messages that earlier API tests queued while no worker ran are purged first, so they cannot
     race the tests that watch the worker.
     """
+    from worker.tasks.status import PENDING_KEY
+
     celery_app.control.purge()
+    celery_app.backend.client.delete(PENDING_KEY)  # the mark of a purged follow
     with start_worker(celery_app, pool="threads", concurrency=2, perform_ping_check=True,
                       shutdown_timeout=30) as worker:
         yield worker

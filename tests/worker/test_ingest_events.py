@@ -160,3 +160,43 @@ def test_a_new_reading_shows_in_the_status_through_the_status_queue(client, auth
     finally:
         task_success.disconnect(record)
     assert e1_status()[:3] == (dt.datetime(2026, 3, 31, 19, tzinfo=dt.UTC), 7.0, 12)
+
+
+def test_one_follow_waits_at_a_time_however_many_batches_commit(client, auth, sites, celery_app):
+    """While a follow is pending, batches send no other (each still sends its event); a follow clears the mark before
+    it takes the journal entries, so the batch after it sends one again. The mark expires by itself."""
+    from celery.signals import after_task_publish
+
+    from worker.tasks.status import PENDING_KEY, PENDING_TTL_S, follow, follow_wanted
+
+    broker = celery_app.backend.client
+    published = []
+
+    def record(sender=None, headers=None, **_):
+        published.append(sender if sender != "lux.status.follow" or headers["argsrepr"] == "()" else "retry")
+
+    def post(day: int) -> None:
+        answer = client.post("/api/v1/readings", headers=auth("ingest"), json=[
+            {"site_id": "E2", "reading_at": f"2026-04-{day:02d}T19:00:00Z", "register_kwh": day}])
+        assert answer.get_json()["event"] == "queued"
+
+    broker.delete(PENDING_KEY)
+    assert follow_wanted(broker) and not follow_wanted(broker)
+    assert 0 < broker.ttl(PENDING_KEY) <= PENDING_TTL_S
+    after_task_publish.connect(record, weak=False)
+    try:
+        for _attempt in range(3):  # a follow an earlier test sent may clear the mark meanwhile: then again
+            published.clear()
+            broker.set(PENDING_KEY, 1, ex=60)
+            for day in (1, 2, 3):
+                post(day)
+            if broker.exists(PENDING_KEY):
+                break
+        assert published.count("lux.status.follow") == 0 and published.count("lux.ingest.process_events") == 3
+        follow.apply()  # the task's body, here
+        assert not broker.exists(PENDING_KEY)
+        post(4)
+        assert published.count("lux.status.follow") == 1
+    finally:
+        after_task_publish.disconnect(record)
+        broker.delete(PENDING_KEY)

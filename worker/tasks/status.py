@@ -1,4 +1,4 @@
-"""Status queue task: the communication status of the sites an ingest event names, within moments of the readings.
+"""Status queue task: the communication status of the sites of new readings, ahead of their recompute.
 
 The recompute of the same sites (`lux.ingest.process_events`) rebuilds every result and may wait
 behind a backlog; this task has a queue and worker of its own, so a new reading shows in the
@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 
+import redis
+
 from lux.compute.modes import run_follow
 from worker.app import celery_app
 from worker.base import LuxTask
@@ -18,6 +20,18 @@ log = logging.getLogger(__name__)
 FOLLOW_ATTEMPTS = 20  # a site a run holds is tried again this many times, then left to its recompute
 FOLLOW_RETRY_S = 0.25
 
+# One follow waits at a time, however many batches commit meanwhile: the API sends a follow only when it sets this
+# key (`follow_wanted`), and a follow clears it before it takes the journal entries, so a batch committed before the
+# clearing is in that follow and one committed after sends the next. The key expires, so a lost follow holds back
+# the statuses of later batches for seconds at most (their recompute writes them in any case).
+PENDING_KEY = "lux:status:follow-pending"
+PENDING_TTL_S = 10
+
+
+def follow_wanted(client: redis.Redis) -> bool:
+    """Mark a follow pending; True when none was, and the caller is to send one."""
+    return bool(client.set(PENDING_KEY, 1, nx=True, ex=PENDING_TTL_S))
+
 
 @celery_app.task(bind=True, base=LuxTask, name="lux.status.follow", ignore_result=True)
 def follow(self: LuxTask, sites_by_day: dict[str, list[int]] | None = None, attempt: int = 0) -> dict:
@@ -25,6 +39,8 @@ def follow(self: LuxTask, sites_by_day: dict[str, list[int]] | None = None, atte
     continued from their stored statuses by their new readings. One follow takes a whole burst: the events after
     it find nothing new. Sites held by a recompute are tried again shortly (the recompute writes their status
     too)."""
+    if sites_by_day is None:
+        self.app.backend.client.delete(PENDING_KEY)
     result = run_follow(self.app.lux_database, sites_by_day)
     if result["busy"] and attempt < FOLLOW_ATTEMPTS:
         follow.apply_async((result["busy"], attempt + 1), countdown=FOLLOW_RETRY_S)
