@@ -23,9 +23,10 @@ FOLLOW_RETRY_S = 0.25
 # One follow waits at a time, however many batches commit meanwhile: the API sends a follow only when it sets this
 # key (`follow_wanted`), and a follow clears it before it takes the journal entries, so a batch committed before the
 # clearing is in that follow and one committed after sends the next. The key expires, so a lost follow holds back
-# the statuses of later batches for seconds at most (their recompute writes them in any case).
+# the statuses of later batches for a minute at most (their recompute writes them in any case); while a follow
+# waits longer than that, one more is sent each time the key expires.
 PENDING_KEY = "lux:status:follow-pending"
-PENDING_TTL_S = 10
+PENDING_TTL_S = 60
 
 
 def follow_wanted(client: redis.Redis) -> bool:
