@@ -37,8 +37,8 @@ def follow_wanted(client: redis.Redis) -> bool:
 @celery_app.task(bind=True, base=LuxTask, name="lux.status.follow", ignore_result=True)
 def follow(self: LuxTask, sites_by_day: dict[str, list[int]] | None = None, attempt: int = 0) -> dict:
     """Write the status of the sites of every journal entry since the last follow (or of `sites_by_day`),
-    continued from their stored statuses by their new readings. One follow takes a whole burst: the events after
-    it find nothing new. Sites held by a recompute are tried again shortly (the recompute writes their status
+    continued from their stored statuses by their new readings. One follow takes a whole burst, and one waits at a
+    time (`PENDING_KEY`). Sites held by a recompute are tried again shortly (the recompute writes their status
     too)."""
     if sites_by_day is None:
         self.app.backend.client.delete(PENDING_KEY)
