@@ -91,10 +91,12 @@ class SiteStatus(Base):
     network: Mapped[str | None] = mapped_column(Text)
     computed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     # What a status of new readings continues from (see status.FOLLOWED): the flat run of `last_day`, and the
-    # last zero_read_days + 1 reading days with their closing registers, newest first (null: not known here).
+    # last zero_read_days + 1 reading days with their closing registers, newest first (null: not known here),
+    # for the `zero_read_days` stored beside them.
     flat_since: Mapped[dt.date | None] = mapped_column(Date)
     recent_days: Mapped[list[dt.date] | None] = mapped_column(ARRAY(Date))
     recent_kwh: Mapped[list[float] | None] = mapped_column(ARRAY(Double))
+    zero_read_days: Mapped[int | None] = mapped_column(SmallInteger)
 
 
 class Anomaly(Base):

@@ -15,9 +15,9 @@ from lux.compute.sqlparts import latest_closing_sql
 # SPEC §4's status of a site as of `:as_of` from `l`, its latest reading day on or before it: `l.day`, the closing
 # reading (`closing_at`, `closing_kwh`, `closing_signal`, `network`), `flat_since`, `ref_kwh` (the reference
 # reading) and the recent reading days a status of new readings continues from (`recent_days`, `recent_kwh`, newest
-# first; null when not known). The columns of STATUS_COLUMNS, in order.
+# first; null when not known) with the `zero_read_days` they were kept for. The columns of STATUS_COLUMNS, in order.
 STATUS_COLUMNS = ("as_of", "status", "days", "last_day", "last_reading_at", "last_register_kwh", "signal_level",
-                  "network", "flat_since", "recent_days", "recent_kwh")
+                  "network", "flat_since", "recent_days", "recent_kwh", "zero_read_days")
 COLUMN_LIST = ", ".join(STATUS_COLUMNS)
 ASSIGN_FROM = f"({COLUMN_LIST}) = ({', '.join(f'{{row}}.{column}' for column in STATUS_COLUMNS)})"
 STATUS_OF_LATEST = """CAST(:as_of AS date) AS as_of,
@@ -30,7 +30,8 @@ STATUS_OF_LATEST = """CAST(:as_of AS date) AS as_of,
                          THEN l.day - l.flat_since
                     ELSE :as_of - l.day END AS days,
                l.day AS last_day, l.closing_at AS last_reading_at, l.closing_kwh AS last_register_kwh,
-               l.closing_signal AS signal_level, l.network, l.flat_since, l.recent_days, l.recent_kwh"""
+               l.closing_signal AS signal_level, l.network, l.flat_since, l.recent_days, l.recent_kwh,
+               CAST(:zero_read_days AS smallint) AS zero_read_days"""
 
 # The latest reading day ≤ as-of and the reference reading `zero_read_days` before it: from the site's tail
 # when it ends by the as-of day and was kept for these zero_read_days (one row per site), otherwise from two
@@ -92,12 +93,12 @@ def refresh_status(session: Session, params: dict, as_of: object, scope_sites: i
 
 
 # The status of sites that new readings reached, before their recompute, continued from the status stored: each asked
-# site (pk, earliest day its new readings are on) whose status knows its recent days and ends on or before that day
-# and by the as-of day. Such readings change only the status' last day and later ones: the closing reading of each
-# day after the stored closing reading (`fresh`) replaces the last day's or follows it, continuing the recent days
-# (which hold `ref`). The flat run is the latest of those days that moved the register, else the stored one: known
-# unless the last day's closing reading was replaced, without moving, and its flat run began on it. Any other site
-# is left to its recompute, as are sites with readings before their status' last day.
+# site (pk, earliest day its new readings are on) whose status knows its recent days, for today's zero_read_days, and
+# ends on or before that day and by the as-of day. Such readings change only the status' last day and later ones: the
+# closing reading of each day after the stored closing reading (`fresh`) replaces the last day's or follows it,
+# continuing the recent days (which hold `ref`). The flat run is the latest of those days that moved the register, else
+# the stored one: known unless the last day's closing reading was replaced, without moving, and its flat run began on
+# it. Any other site is left to its recompute, as are sites with readings before their status' last day.
 FOLLOWED = text(f"""
     WITH asked AS (
         SELECT u.pk AS site_pk, min(u.from_day) AS from_day
@@ -105,7 +106,8 @@ FOLLOWED = text(f"""
          GROUP BY u.pk
     ), stored AS (
         SELECT st.* FROM asked a JOIN site_status st ON st.site_pk = a.site_pk
-         WHERE st.recent_days IS NOT NULL AND st.last_day <= a.from_day AND st.last_day <= :as_of
+         WHERE st.recent_days IS NOT NULL AND st.zero_read_days = :zero_read_days
+           AND st.last_day <= a.from_day AND st.last_day <= :as_of
            AND st.as_of <= :as_of
     ), fresh AS (
         SELECT DISTINCT ON (r.site_pk, d.day) r.site_pk, d.day, r.reading_at, r.register_kwh AS kwh, r.signal_level,

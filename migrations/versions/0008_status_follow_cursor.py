@@ -1,5 +1,6 @@
 """Statuses of new readings: the follow's cursor (the newest ingest journal entry whose sites' statuses were
-followed), and in each status what a follow continues from (the flat run and the recent reading days).
+followed), and in each status what a follow continues from (the flat run and the recent reading days, kept for
+its zero_read_days).
 
 Revision ID: 0008
 Revises: 0007
@@ -29,9 +30,11 @@ def upgrade() -> None:
     op.add_column('site_status', sa.Column('flat_since', sa.Date(), nullable=True))
     op.add_column('site_status', sa.Column('recent_days', postgresql.ARRAY(sa.Date()), nullable=True))
     op.add_column('site_status', sa.Column('recent_kwh', postgresql.ARRAY(sa.Double()), nullable=True))
+    op.add_column('site_status', sa.Column('zero_read_days', sa.SmallInteger(), nullable=True))
 
 
 def downgrade() -> None:
+    op.drop_column('site_status', 'zero_read_days')
     op.drop_column('site_status', 'recent_kwh')
     op.drop_column('site_status', 'recent_days')
     op.drop_column('site_status', 'flat_since')

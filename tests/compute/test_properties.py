@@ -682,3 +682,32 @@ def test_a_followed_flat_run_starts_after_the_stored_day(database):
     with database.session_scope() as session:
         recompute_sites(session, params, day[5], sites=[1], from_day=day[1])
     assert snapshot(database, ("site_status",))["site_status"][(1,)] == followed
+
+
+def test_a_status_kept_for_other_zero_read_days_is_left_to_its_recompute(database):
+    """Five days at one register, statuses kept for zero_read_days 2 (three recent days). With zero_read_days 4 the
+    reference is the first day, which those days do not hold: following them would find no reference and say
+    healthy. The site is left to its recompute (zero_read for 4 days), after which it is followed again."""
+    start = dt.date(2026, 6, 1)
+    day = [start + n * ONE_DAY for n in range(6)]
+    kept_for, now = (Params(timezone="Europe/London", zero_read_days=n) for n in (2, 4))
+    fleet = Fleet(start, day[3], [Site(1, 4.0, "North")],
+                  [Reading(1, instant(d, "any", 500_000), 12, 20, "EE") for d in day[:4]], {})
+    reset(database)
+    load(database, fleet)
+    run_full(database, kept_for, day[3])
+    with database.session_scope() as session:
+        insert_readings(session, [Reading(1, instant(day[4], "any", 500_000), 12, 20, "EE")])
+    with database.session_scope() as session:
+        assert follow_readings(session, now, day[4], {1: day[4]}).written == 0
+        recompute_sites(session, now, day[4], sites=[1], from_day=day[4])
+    recomputed = snapshot(database, ("site_status",))["site_status"][(1,)]
+    with database.engine.connect() as conn:
+        kept = conn.execute(text("SELECT zero_read_days, cardinality(recent_days) FROM site_status")).one()
+    assert (recomputed["status"], recomputed["days"], *kept) == ("zero_read", 4, 4, 5)
+    with database.session_scope() as session:
+        insert_readings(session, [Reading(1, instant(day[5], "any", 500_000), 12, 20, "EE")])
+    with database.session_scope() as session:
+        assert follow_readings(session, now, day[5], {1: day[5]}).written == 1
+    followed = snapshot(database, ("site_status",))["site_status"][(1,)]
+    assert (followed["status"], followed["days"]) == ("zero_read", 5)
