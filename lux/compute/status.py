@@ -100,10 +100,9 @@ def refresh_status(session: Session, params: dict, as_of: object, scope_sites: i
 # the stored one: known unless the last day's closing reading was replaced, without moving, and its flat run began on
 # it. Any other site is left to its recompute, as are sites with readings before their status' last day.
 FOLLOWED = text(f"""
-    WITH asked AS (
-        SELECT u.pk AS site_pk, min(u.from_day) AS from_day
+    WITH asked AS (  -- one row per site (follow_status binds a mapping)
+        SELECT u.pk AS site_pk, u.from_day
           FROM unnest(CAST(:pks AS int[]), CAST(:from_days AS date[])) AS u(pk, from_day)
-         GROUP BY u.pk
     ), stored AS (
         SELECT st.* FROM asked a JOIN site_status st ON st.site_pk = a.site_pk
          WHERE st.recent_days IS NOT NULL AND st.zero_read_days = :zero_read_days
