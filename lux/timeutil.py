@@ -7,7 +7,7 @@ from functools import cache
 from zoneinfo import ZoneInfo
 
 EPOCH_DAY = dt.date(1970, 1, 1)
-BUCKET_S = 900  # every UTC offset change in the tz database happens on a quarter hour
+BUCKET_S = 900  # most UTC offset changes fall on a quarter hour; a bucket holding one that does not is not cached
 
 
 class LocalDays:
@@ -15,17 +15,23 @@ class LocalDays:
 
     def __init__(self, timezone: str) -> None:
         self.zone = ZoneInfo(timezone)
-        self._offsets: dict[int, float] = {}  # quarter-hour bucket of the instant → UTC offset, seconds
+        # quarter-hour bucket of the instant → its UTC offset in seconds, or None when the offset changes inside it
+        self._offsets: dict[int, float | None] = {}
 
     def number(self, at: dt.datetime) -> int:
         """The local day of `at`, as days since 1970-01-01."""
         ts = at.timestamp()
         bucket = int(ts // BUCKET_S)
-        offset = self._offsets.get(bucket)
-        if offset is None:
-            instant = dt.datetime.fromtimestamp(bucket * BUCKET_S, dt.UTC)
-            offset = self._offsets[bucket] = instant.astimezone(self.zone).utcoffset().total_seconds()
+        if bucket not in self._offsets:
+            first, last = (self._offset(bucket * BUCKET_S + s) for s in (0, BUCKET_S - 1))
+            self._offsets[bucket] = first if first == last else None
+        offset = self._offsets[bucket]
+        if offset is None:  # a change off the quarter hour (St John's at 00:01 until 2011, say): this instant's own
+            offset = self._offset(ts)
         return int((ts + offset) // 86400)
+
+    def _offset(self, ts: float) -> float:
+        return dt.datetime.fromtimestamp(ts, dt.UTC).astimezone(self.zone).utcoffset().total_seconds()
 
     @staticmethod
     def date(number: int) -> dt.date:

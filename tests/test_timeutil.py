@@ -31,6 +31,15 @@ def test_around_the_london_changes_of_2026():
         assert days.date(days.number(dt.datetime.fromisoformat(text))).isoformat() == day
 
 
+def test_a_change_off_the_quarter_hour():
+    """St John's left summer time at 00:01 local time until 2011: 02:30:59 UTC on 2000-10-29 is 00:00:59 on the 29th,
+    a second later it is 23:01 on the 28th, and the 29th begins again at 03:30 UTC."""
+    days = LocalDays("America/St_Johns")
+    for text, day in [("2000-10-29T02:30:59Z", "2000-10-29"), ("2000-10-29T02:31:00Z", "2000-10-28"),
+                      ("2000-10-29T03:29:59Z", "2000-10-28"), ("2000-10-29T03:30:00Z", "2000-10-29")]:
+        assert days.date(days.number(dt.datetime.fromisoformat(text))).isoformat() == day
+
+
 def test_every_quarter_hour_of_a_year_in_zones_with_odd_offsets():
     start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     for zone in ZONES:
