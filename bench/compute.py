@@ -9,7 +9,8 @@ a temporary directory. Bulk loads sites × days readings inside PostgreSQL (one 
 per site and day, a few faulty meters), then measures, with a real Celery worker:
 
 - full_s: `lux.compute.full` (a chord of shards, then the fleet task) from send to fleet task done;
-- nightly_s: `run_incremental` after one new day of readings for every site (ingested beforehand);
+- nightly_s: the sweep of one new day of readings for every site (ingested beforehand): its shares of the
+  journal entries recomputed two at a time, as a worker runs its chord, then the fleet refresh;
 - nightly_again_s: the same for the day after, once the result tables are vacuumed (steady state);
 - status_s: `refresh_statuses` for every site, one transaction;
 - setbased_vs_loop: the set-based status of --loop-sites sites against a per-site loop (one
@@ -38,6 +39,7 @@ import tempfile
 import threading
 import time
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -65,6 +67,7 @@ from lux.timeutil import fleet_today  # noqa: E402
 
 DB_NAME = "lux_bench_compute"
 BATCH = 5000
+WORKER_CONCURRENCY = 2  # the bench worker's processes, as many as this machine's cores
 PROFILE_SHARDS = 20
 LOAD_CHUNK = 5000  # sites per INSERT … SELECT
 NETWORKS = ("EE", "Vodafone", "O2", "Three")
@@ -254,7 +257,7 @@ class Child:
 
 
 def start_worker(env: dict[str, str], workdir: Path, queues: str = "compute,ingest,maintenance",
-                 concurrency: int = 2) -> Child:
+                 concurrency: int = WORKER_CONCURRENCY) -> Child:
     """A worker as `lux up` runs them: one for the recomputes, one (`queues="status"`) for the statuses."""
     name = queues.split(",")[0]
     argv = [sys.executable, "-m", "celery", "-A", "worker.app:celery_app", "worker", "-Q", queues,
@@ -399,13 +402,18 @@ def ingest_new_day(db: Database, fleet: list, new_day: dt.date, tz: str) -> floa
 
 
 def measure_nightly(db: Database, new_day: dt.date, timer: StatementTimer) -> tuple[float, dict]:
-    """Every result after the new day: the sweep's incremental recompute of all journal entries, then the
-    fleet refresh it owes (rollups and snapshots)."""
+    """Every result after the new day, as the sweep takes a night's backlog: its shares of the journal entries
+    (`modes.sweep_shares`), each one recompute, run WORKER_CONCURRENCY at a time as a worker runs the sweep's
+    `lux.ingest.sweep_part` chord, then the one fleet refresh (rollups and snapshots) they owe."""
     started = time.perf_counter()
     with timer:
-        result = modes.run_incremental(db, task="bench", task_id=None, as_of=new_day, entries=modes.SWEEP_ENTRIES)
-        result["fleet"] = modes.run_fleet_refresh(db, task="bench", task_id=None, as_of=new_day)
-    return time.perf_counter() - started, result
+        shares = modes.sweep_shares(db, older_than_s=0, parts=db.settings.compute_shards) or [modes.SWEEP_ENTRIES]
+        with ThreadPoolExecutor(WORKER_CONCURRENCY) as pool:
+            parts = list(pool.map(lambda entries: modes.run_incremental(
+                db, task="bench", task_id=None, as_of=new_day, entries=entries), shares))
+        fleet = modes.run_fleet_refresh(db, task="bench", task_id=None, as_of=new_day)
+    return time.perf_counter() - started, {"entries": shares, "sites": [part["sites"] for part in parts],
+                                           "rows": sum(part["rows"] for part in parts), "fleet": fleet}
 
 
 def measure_status(db: Database, params: Params, as_of: dt.date, sites: list[int] | None = None) -> tuple[float, int]:
@@ -646,7 +654,7 @@ def run_core(args: argparse.Namespace, settings: Settings, db: Database, app, re
     params = Params(timezone=tz)
     _first_day, last_day = prepare_database(settings.database_url, args, tz)
     new_day = last_day + dt.timedelta(days=1)
-    say(f"full rebuild as of {last_day} through Celery ({args.shards} shards, concurrency 2) …")
+    say(f"full rebuild as of {last_day} through Celery ({args.shards} shards, concurrency {WORKER_CONCURRENCY}) …")
     results["full_s"] = measure_full(app, db, last_day, args.shards)
     say(f"full_s={results['full_s']:.2f}")
     if args.profile_shard:
@@ -657,7 +665,7 @@ def run_core(args: argparse.Namespace, settings: Settings, db: Database, app, re
     timer = StatementTimer(db)
     results["nightly_s"], nightly = measure_nightly(db, new_day, timer)
     say(f"nightly_s={results['nightly_s']:.2f} {nightly}")
-    timer.report("nightly run_incremental")
+    timer.report("nightly sweep, statements summed over its parts")
     results["status_s"], written = measure_status(db, params, new_day)
     say(f"status_s={results['status_s']:.2f} (rows {written})")
     pks = [row[0] for row in fleet[:args.loop_sites]]
@@ -683,7 +691,7 @@ def measure_second_night(db: Database, settings: Settings, night: dt.date, resul
     timer = StatementTimer(db)
     results["nightly_again_s"], again = measure_nightly(db, second, timer)
     say(f"nightly_again_s={results['nightly_again_s']:.2f} {again}")
-    timer.report("second night run_incremental")
+    timer.report("second night sweep, statements summed over its parts")
     return second
 
 

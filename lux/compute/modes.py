@@ -19,7 +19,7 @@ from lux.compute.params import Params
 from lux.compute.runs import Run, recorded
 from lux.compute.snapshots import build_snapshots
 from lux.db import Database
-from lux.ingest.journal import claim_journal_entries, has_pending, take_entries_to_follow
+from lux.ingest.journal import backlog, claim_journal_entries, has_pending, take_entries_to_follow
 from lux.timeutil import fleet_today
 
 REQUEST_FLEET_REFRESH = text("INSERT INTO fleet_refresh_requests (from_day) VALUES (:from_day)")
@@ -30,6 +30,7 @@ TAKE_FLEET_REFRESH = text("""
 
 EVENT_ENTRIES = 2  # journal entries one ingest event may take: its own and the oldest other one
 SWEEP_ENTRIES = 100
+SWEEP_SPLIT_MIN_SITES = 10_000  # a sweep naming fewer sites is one recompute
 
 
 def params_for(db: Database) -> Params:
@@ -63,6 +64,19 @@ def run_incremental(db: Database, *, task: str, task_id: str | None, journal_ids
         run.sites, run.rows_written, run.from_day = done.sites, done.rows, done.changed_from
     return {"claimed": len(dirty), "sites": done.sites, "rows": run.rows_written,
             "from_day": min(dirty.values(), default=None), "fleet_refresh": done.changed_from is not None}
+
+
+def sweep_shares(db: Database, *, older_than_s: float, parts: int, min_sites: int | None = None) -> list[int]:
+    """How a sweep spreads its backlog over the workers: the journal entries each of `parts` recomputes of its own
+    takes (oldest first, the counts differing by one at most). Empty when the backlog is one entry or names fewer
+    than `min_sites` sites (default SWEEP_SPLIT_MIN_SITES): then the sweep is one recompute."""
+    min_sites = SWEEP_SPLIT_MIN_SITES if min_sites is None else min_sites
+    with db.session_scope() as session:
+        entries, sites = backlog(session, older_than_s=older_than_s, limit=SWEEP_ENTRIES)
+    if entries < 2 or sites < min_sites or parts < 2:
+        return []
+    parts = min(parts, entries)
+    return [entries // parts + (1 if part < entries % parts else 0) for part in range(parts)]
 
 
 def run_follow(db: Database, sites_by_day: Mapping[str, Sequence[int]] | None = None,

@@ -48,6 +48,22 @@ def claim_journal_entries(session: Session, first: list[int] | None = None, *, o
     return {pk: day.isoformat() for pk, day in rows}
 
 
+# The backlog a sweep would take: up to `limit` of the oldest entries older than the threshold, and how many sites
+# they name. Entries a claimer is taking still count (no lock is taken, so no claimer skips an entry for this).
+BACKLOG = text("""
+    SELECT count(*), coalesce(sum(cardinality(j.site_pks)), 0)
+      FROM (SELECT site_pks FROM ingest_journal
+             WHERE created_at <= now() - make_interval(secs => :older_than)
+             ORDER BY id LIMIT :limit) j
+""")
+
+
+def backlog(session: Session, *, older_than_s: float, limit: int) -> tuple[int, int]:
+    """(entries, sites named) of the oldest `limit` journal entries older than `older_than_s` seconds."""
+    entries, sites = session.execute(BACKLOG, {"older_than": older_than_s, "limit": limit}).one()
+    return entries, sites
+
+
 # A day before any reading (ingest rejects readings before 2000): recompute a site from its first day.
 BEFORE_ANY_READING = dt.date(2000, 1, 1)
 

@@ -59,3 +59,28 @@ def test_a_follow_takes_every_entry_after_its_cursor_once(database):
         mark_dirty(session, [5], reason="later", from_day=day)
     with database.session_scope() as session:
         assert take_entries_to_follow(session) == {5: day}
+
+
+def test_a_sweep_spreads_a_backlog_naming_many_sites_over_its_parts(database):
+    """The oldest entries are shared out between the parts, at most one apart; a backlog of one entry, of too few
+    sites or too recent for the sweep stays one recompute."""
+    from lux.compute.modes import sweep_shares
+    from lux.ingest.journal import mark_dirty
+
+    with database.session_scope() as session:
+        session.execute(text("TRUNCATE ingest_journal"))
+        for first in range(0, 50, 10):
+            mark_dirty(session, list(range(first, first + 10)), reason="backlog")
+
+    def shares(parts: int, min_sites: int, older_than_s: float = 0) -> list[int]:
+        return sweep_shares(database, older_than_s=older_than_s, parts=parts, min_sites=min_sites)
+
+    assert shares(2, 50) == [3, 2]
+    assert shares(4, 50) == [2, 1, 1, 1]
+    assert shares(8, 50) == [1, 1, 1, 1, 1]
+    assert shares(2, 51) == []
+    assert shares(1, 1) == []
+    assert shares(2, 1, older_than_s=3600) == []
+    with database.session_scope() as session:
+        session.execute(text("DELETE FROM ingest_journal WHERE id <> (SELECT max(id) FROM ingest_journal)"))
+    assert shares(2, 1) == []

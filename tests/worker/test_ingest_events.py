@@ -1,6 +1,7 @@
 """The post-commit ingest event reaches a real worker; a lost event is recovered by the sweep."""
 
 import datetime as dt
+import json
 import time
 
 import pytest
@@ -83,6 +84,33 @@ def test_site_made_dirty_while_redis_is_down_is_swept_when_it_is_back(settings, 
     assert (result["claimed"], result["sites"], result["from_day"]) == (2, 2, "2026-03-28")
     assert dirty(database) == {}
     assert computed_days(database) == {"E1": ["2026-03-28", "2026-03-29"], "E2": ["2026-03-31"]}
+
+
+def test_a_sweep_of_a_large_backlog_is_spread_over_the_workers(settings, sites, celery_worker, database,
+                                                               monkeypatch):
+    """Three lost events' entries, split between two `sweep_part` recomputes, then one fleet refresh for both."""
+    from lux.compute import modes
+    from lux.db import Database
+    from lux.ingest import ingest_json
+    from worker.app import celery_app
+    from worker.tasks.ingest import sweep
+
+    monkeypatch.setattr(modes, "SWEEP_SPLIT_MIN_SITES", 2)  # the worker thread reads it from this module
+    db = Database(settings)
+    for number, row in enumerate(BATCH):
+        ingest_json(db, json.dumps([row]).encode(), replace=False, request_id=f"lost-{number}")
+    db.engine.dispose()
+
+    answer = sweep.delay(older_than_s=0, parts=2).get(timeout=30)
+    assert answer["parts"] == [2, 1]
+    refresh = celery_app.AsyncResult(answer["fleet_task_id"]).get(timeout=60)
+    assert refresh["requests"] == 2  # one refresh takes what both parts owe
+    assert dirty(database) == {}
+    assert computed_days(database) == {"E1": ["2026-03-28", "2026-03-29"], "E2": ["2026-03-31"]}
+    with database.engine.connect() as conn:
+        runs = conn.execute(text("SELECT task, outcome FROM compute_runs ORDER BY id")).all()
+    assert sorted(runs) == [("lux.compute.fleet_refresh", "success"), ("lux.ingest.sweep_part", "success"),
+                            ("lux.ingest.sweep_part", "success")]
 
 
 def test_later_batches_move_the_dirty_day_back_only(sites, database, settings):
