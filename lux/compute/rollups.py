@@ -32,11 +32,12 @@ DAY_RANGE = """sd.day <= least(CAST(:as_of AS date), :to_day) AND sd.segment_end
 EXPECTED = f"LEFT JOIN expected_generation eg ON eg.site_pk = s.id AND eg.month = {month_number_sql('sd.day')}"
 
 # The site days of the range, with their active site and its expected generation of the month: a scan of
-# site_days, or per active site a range of the site_days key.
+# site_days, or per active site a range of the site_days key. A short range hashes only the expected generation
+# of its months (`:months`), not every site's twelve.
 SCANNED = f"site_days sd JOIN sites s ON s.id = sd.site_pk AND s.active {EXPECTED} WHERE {DAY_RANGE}"
 PROBED = f"""sites s CROSS JOIN LATERAL (SELECT * FROM site_days sd WHERE sd.site_pk = s.id AND {DAY_RANGE}
                                            OFFSET 0) sd
-             {EXPECTED}
+             {EXPECTED} AND eg.month = ANY(CAST(:months AS int[]))
              WHERE s.active"""
 
 # A valued day's expected share is its month's expected generation over the days of that month, the same for
@@ -85,10 +86,13 @@ def rebuild_rollups(session: Session, as_of: dt.date, from_day: dt.date | None, 
     """Rebuild the rollups of days `from_day` … `to_day` (defaults: the first day, `as_of`) as of `as_of`."""
     to_day = min(to_day or as_of, as_of)
     bound = {"as_of": as_of, "from_day": from_day, "to_day": to_day}
-    short = from_day is not None and (to_day - from_day).days < PROBE_DAYS
     session.execute(CLEAR, bound)
     session.execute(text("DROP TABLE IF EXISTS rollup_regions"))
-    session.execute(PER_REGION_PROBED if short else PER_REGION_SCANNED, bound)
+    if from_day is not None and (to_day - from_day).days < PROBE_DAYS:
+        months = sorted({(from_day + dt.timedelta(days=n)).month for n in range((to_day - from_day).days + 1)})
+        session.execute(PER_REGION_PROBED, {**bound, "months": months})
+    else:
+        session.execute(PER_REGION_SCANNED, bound)
     written = session.execute(REBUILD).rowcount
     session.execute(text("DROP TABLE rollup_regions"))
     return written

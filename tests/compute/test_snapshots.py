@@ -259,3 +259,27 @@ def test_empty_fleet_gives_zeros_and_empty_lists(database):
     assert payloads["production-metrics"]["month_to_date"]["ratio_pct"] is None
     assert payloads["connection-analysis"]["networks"] == []
     assert payloads["readings-analysis"]["regions"] == []
+
+
+def rollup_rows(database) -> dict:
+    """Every daily rollup row but its computed_at: (area, day) → values."""
+    with database.engine.connect() as conn:
+        rows = conn.execute(text(
+            "SELECT area, day, sites, reporting_sites, valued_sites, estimated_sites, readings, generation_kwh, "
+            "rated_generation_kwh, expected_kwh FROM daily_rollups")).mappings().all()
+    return {(row["area"], row["day"]): dict(row) for row in rows}
+
+
+def test_a_few_days_across_a_month_end_roll_up_as_every_day_does(database):
+    """The rollup of a short range (each site's key range, and only the expected generation of the range's
+    months) writes the rows the rollup of every day wrote, on both sides of the end of May."""
+    with database.session_scope() as session:
+        seed(session)
+    every_day = rollup_rows(database)
+    assert every_day[("fleet", dt.date(2026, 5, 31))]["expected_kwh"] == pytest.approx(8.0)  # A: 248 / 31
+    assert every_day[("fleet", dt.date(2026, 6, 1))]["expected_kwh"] == pytest.approx(10.0)  # A: 300 / 30
+    with database.session_scope() as session:
+        session.execute(text("UPDATE daily_rollups SET expected_kwh = -1 WHERE day BETWEEN '2026-05-31' AND :d"),
+                        {"d": D})
+        recompute_rollups(session, D, dt.date(2026, 5, 31))
+    assert rollup_rows(database) == every_day
