@@ -16,19 +16,20 @@ from sqlalchemy.orm import Session
 from lux.compute.params import Params
 
 # Anchor of every site with a from_day: its last computed reading day before that day (readings before
-# the from_day are already in site_days); a site without one is rebuilt whole. When the site's tail ends
-# before the from_day (new readings after all known ones, the common case) the tail is the anchor;
-# otherwise one probe of site_days finds it. The tail's day is kept as `prior_last`, the site's latest
-# reading day before this run, for the anomaly stage.
+# the from_day are already in site_days) and that day's closing reading; a site without one is rebuilt whole.
+# When the site's tail ends before the from_day (new readings after all known ones, the common case) the tail is
+# the anchor; otherwise one probe of site_days finds it. The tail's day is kept as `prior_last`, the site's
+# latest reading day before this run, for the anomaly stage.
 ANCHOR = text("""
     UPDATE compute_scope sc
-       SET anchor_day = a.day, anchor_flat = a.flat_since, from_day = a.day + 1, prior_last = t.last_day
+       SET anchor_day = a.day, anchor_at = a.closing_at, anchor_flat = a.flat_since, from_day = a.day + 1,
+           prior_last = t.last_day
       FROM compute_scope s
       LEFT JOIN site_tails t ON t.site_pk = s.site_pk
       LEFT JOIN LATERAL (
-            SELECT t.last_day AS day, t.flat_since WHERE t.last_day < s.from_day
+            SELECT t.last_day AS day, t.closing_at, t.flat_since WHERE t.last_day < s.from_day
             UNION ALL
-            (SELECT sd.day, sd.flat_since FROM site_days sd
+            (SELECT sd.day, sd.closing_at, sd.flat_since FROM site_days sd
               WHERE NOT coalesce(t.last_day < s.from_day, false) AND sd.site_pk = s.site_pk AND sd.day < s.from_day
                 AND sd.closing_at IS NOT NULL
               ORDER BY sd.day DESC LIMIT 1)) a ON true
@@ -120,12 +121,13 @@ MARK_WRITTEN = """, marked AS (
 KEEP_WRITTEN = """, kept AS (
         INSERT INTO rebuilt_days SELECT * FROM written
     )"""
-# Each site's readings from its anchor day on (all of them without one), a range of the readings key.
+# Each site's readings from its anchor day's closing reading on (all of them without an anchor), a range of the
+# readings key. The anchor day's own row is kept, so of that day only the closing reading is needed: the first new
+# day's delta is taken against it, and its counts are the running counts' steps from it.
 READINGS_BY_KEY = """compute_scope sc
           CROSS JOIN LATERAL (
                 SELECT r.*, (r.reading_at AT TIME ZONE :timezone)::date AS day FROM readings r
-                 WHERE r.site_pk = sc.site_pk
-                   AND r.reading_at >= coalesce(sc.anchor_day::timestamp AT TIME ZONE :timezone, '-infinity')
+                 WHERE r.site_pk = sc.site_pk AND r.reading_at >= coalesce(sc.anchor_at, '-infinity')
                  ORDER BY r.reading_at OFFSET 0) r
          WHERE {sites}"""
 # Sites built whole (no day stored) read every reading. A few read their key ranges; many scan the table once
