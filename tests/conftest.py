@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 import uuid
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -96,12 +98,41 @@ def database(settings) -> Iterator[Database]:
 
 @pytest.fixture(autouse=True)
 def _clean_tables(request) -> Iterator[None]:
-    """Tests commit (the API and the worker use their own connections); empty the tables after each."""
+    """Tests commit (the API and the worker use their own connections); empty the tables after each, once the
+    session's worker (if started) has run every task the test left, so none of them runs in the next test."""
     uses_database = "settings" in request.fixturenames
     database = request.getfixturevalue("database") if uses_database else None
     yield
+    if RUNNING_WORKER:
+        drain_worker(RUNNING_WORKER[0])
     if database is not None:
         truncate_all(database)
+
+
+RUNNING_WORKER: list = []  # the session's Celery app, once its worker runs
+
+
+def drain_worker(celery_app, timeout_s: float = 15.0, quiet_s: float = 0.1) -> None:
+    """Wait (at most `timeout_s`) until the worker has nothing queued, waiting for its countdown, reserved or
+    running for `quiet_s` on end: a task that ends by sending another (a follow's retry, an event's fleet
+    refresh) is waited for too."""
+    from celery.worker import state
+
+    broker = redis.Redis.from_url(celery_app.conf.broker_url)
+    queues = [queue.name for queue in celery_app.conf.task_queues]
+    deadline = time.monotonic() + timeout_s
+    quiet_since = None
+    while time.monotonic() < deadline:
+        busy = (state.active_requests or state.reserved_requests or state.scheduled_requests
+                or any(broker.llen(queue) for queue in queues))
+        if busy:
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since >= quiet_s:
+            return
+        time.sleep(0.02)
+    warnings.warn(f"the Celery worker was still busy {timeout_s} s after the test", stacklevel=2)
 
 
 def truncate_all(database: Database, attempts: int = 5) -> None:
@@ -168,7 +199,9 @@ def celery_worker(celery_app) -> Iterator[object]:
     celery_app.backend.client.delete(PENDING_KEY)  # the mark of a purged follow
     with start_worker(celery_app, pool="threads", concurrency=2, perform_ping_check=True,
                       shutdown_timeout=30) as worker:
+        RUNNING_WORKER.append(celery_app)
         yield worker
+        RUNNING_WORKER.clear()
 
 
 @pytest.fixture
