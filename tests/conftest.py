@@ -98,8 +98,8 @@ def database(settings) -> Iterator[Database]:
 
 @pytest.fixture(autouse=True)
 def _clean_tables(request) -> Iterator[None]:
-    """Tests commit (the API and the worker use their own connections); empty the tables after each, once the
-    session's worker (if started) has run every task the test left, so none of them runs in the next test."""
+    """Tests commit (the API and the worker use their own connections); empty the tables after each, once no task
+    the test left can still run in the session's worker (if started)."""
     uses_database = "settings" in request.fixturenames
     database = request.getfixturevalue("database") if uses_database else None
     yield
@@ -112,27 +112,22 @@ def _clean_tables(request) -> Iterator[None]:
 RUNNING_WORKER: list = []  # the session's Celery app, once its worker runs
 
 
-def drain_worker(celery_app, timeout_s: float = 15.0, quiet_s: float = 0.1) -> None:
-    """Wait (at most `timeout_s`) until the worker has nothing queued, waiting for its countdown, reserved or
-    running for `quiet_s` on end: a task that ends by sending another (a follow's retry, an event's fleet
-    refresh) is waited for too."""
+def drain_worker(celery_app, timeout_s: float = 15.0) -> None:
+    """Keep every task a test left from running in the next test: wait (at most `timeout_s`) for the tasks the
+    worker has taken to end, then drop what is queued and revoke what waits for its countdown (a follow's retry,
+    the fleet refresh an event sends 3 s later). A task sends its follow-ups before it ends, so none is missed."""
     from celery.worker import state
 
     broker = redis.Redis.from_url(celery_app.conf.broker_url)
-    queues = [queue.name for queue in celery_app.conf.task_queues]
     deadline = time.monotonic() + timeout_s
-    quiet_since = None
-    while time.monotonic() < deadline:
-        busy = (state.active_requests or state.reserved_requests or state.scheduled_requests
-                or any(broker.llen(queue) for queue in queues))
-        if busy:
-            quiet_since = None
-        elif quiet_since is None:
-            quiet_since = time.monotonic()
-        elif time.monotonic() - quiet_since >= quiet_s:
-            return
+    while state.active_requests or state.reserved_requests:
+        if time.monotonic() > deadline:
+            warnings.warn(f"the Celery worker was still busy {timeout_s} s after the test", stacklevel=2)
+            break
         time.sleep(0.02)
-    warnings.warn(f"the Celery worker was still busy {timeout_s} s after the test", stacklevel=2)
+    broker.delete(*(queue.name for queue in celery_app.conf.task_queues))
+    for request in list(state.scheduled_requests):
+        state.revoked.add(request.id)
 
 
 def truncate_all(database: Database, attempts: int = 5) -> None:
