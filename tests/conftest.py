@@ -118,16 +118,24 @@ def drain_worker(celery_app, timeout_s: float = 15.0) -> None:
     the fleet refresh an event sends 3 s later). A task sends its follow-ups before it ends, so none is missed."""
     from celery.worker import state
 
-    broker = redis.Redis.from_url(celery_app.conf.broker_url)
     deadline = time.monotonic() + timeout_s
     while state.active_requests or state.reserved_requests:
         if time.monotonic() > deadline:
             warnings.warn(f"the Celery worker was still busy {timeout_s} s after the test", stacklevel=2)
             break
         time.sleep(0.02)
-    broker.delete(*(queue.name for queue in celery_app.conf.task_queues))
+    purge_queued_tasks(celery_app)
     for request in list(state.scheduled_requests):
         state.revoked.add(request.id)
+
+
+def purge_queued_tasks(celery_app) -> None:
+    """Drop every queued task, and the pending-follow mark a dropped follow leaves (else no follow is sent until
+    it expires)."""
+    from worker.tasks.status import PENDING_KEY
+
+    celery_app.control.purge()
+    celery_app.backend.client.delete(PENDING_KEY)
 
 
 def truncate_all(database: Database, attempts: int = 5) -> None:
@@ -188,10 +196,7 @@ def celery_worker(celery_app) -> Iterator[object]:
     Messages that earlier API tests queued while no worker ran are purged first, so they cannot
     race the tests that watch the worker.
     """
-    from worker.tasks.status import PENDING_KEY
-
-    celery_app.control.purge()
-    celery_app.backend.client.delete(PENDING_KEY)  # the mark of a purged follow
+    purge_queued_tasks(celery_app)
     with start_worker(celery_app, pool="threads", concurrency=2, perform_ping_check=True,
                       shutdown_timeout=30) as worker:
         RUNNING_WORKER.append(celery_app)
