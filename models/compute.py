@@ -58,7 +58,7 @@ class SiteTail(Base):
 
     __tablename__ = "site_tails"
 
-    site_pk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    site_pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     last_day: Mapped[dt.date | None] = mapped_column(Date)
     closing_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     closing_kwh: Mapped[float | None] = mapped_column(Double)
@@ -80,7 +80,7 @@ class SiteStatus(Base):
 
     __tablename__ = "site_status"
 
-    site_pk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    site_pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     as_of: Mapped[dt.date] = mapped_column(Date)
     status: Mapped[str] = mapped_column(Text)
     days: Mapped[int | None] = mapped_column(Integer)
@@ -182,7 +182,7 @@ class ComputeLock(Base):
 
     __tablename__ = "compute_locks"
 
-    site_pk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    site_pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
 
 
 class ComputeRun(Base):

@@ -55,5 +55,5 @@ class StatusFollowCursor(Base):
     __tablename__ = "status_follow_cursor"
     __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
 
-    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
     journal_id: Mapped[int] = mapped_column(BigInteger)
