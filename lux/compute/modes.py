@@ -47,7 +47,8 @@ def run_incremental(db: Database, *, task: str, task_id: str | None, journal_ids
     enough to answer within seconds. Claiming and recomputing share a transaction: on failure the
     entries come back for the sweep. The fleet rollups and snapshots are owed, not rebuilt here:
     a `fleet_refresh_requests` row, written in the same transaction, is taken by
-    `run_fleet_refresh`. Nothing pending (or the named entries already taken): nothing is recorded.
+    `run_fleet_refresh`. Nothing pending, or every entry it could take taken by another claimer meanwhile:
+    nothing is recorded.
     """
     as_of = as_of or fleet_today(db.settings.timezone)
     with db.session_scope() as session:
@@ -57,6 +58,9 @@ def run_incremental(db: Database, *, task: str, task_id: str | None, journal_ids
     with recorded(db, run):
         with db.session_scope() as session:
             dirty = claim_journal_entries(session, list(journal_ids or []), older_than_s=older_than_s, limit=entries)
+            if not dirty:
+                run.found_nothing = True
+                return {"claimed": 0, "fleet_refresh": False}
             done = recompute_sites(session, params_for(db), as_of,
                                    sites={pk: dt.date.fromisoformat(day) for pk, day in dirty.items()})
             if done.changed_from:

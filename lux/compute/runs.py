@@ -36,6 +36,8 @@ FINISH = text("""
      WHERE id = :id
 """)
 
+DISCARD = text("DELETE FROM compute_runs WHERE id = :id")
+
 
 @dataclass
 class Run:
@@ -51,6 +53,7 @@ class Run:
     to_day: dt.date | None = None
     rows_written: int = 0
     id: int | None = field(default=None, init=False)
+    found_nothing: bool = field(default=False, init=False)  # set by the work: its record is removed, not finished
 
     def as_row(self, outcome: str) -> dict[str, object]:
         return {"task": self.task, "task_id": self.task_id, "mode": self.mode, "as_of": self.as_of,
@@ -68,7 +71,8 @@ def recorded(db: Database, run: Run) -> Iterator[Run]:
     """Record `run` as running (committed at once, so operators see it), then its outcome.
 
     The work itself runs in its own transaction inside the block; a failure is recorded with its
-    error in a separate transaction and re-raised.
+    error in a separate transaction and re-raised. Work that found nothing to do (`run.found_nothing`, such as a
+    claim that another worker's claim beat) leaves no record.
     """
     with db.session_scope() as session:
         run.id = session.execute(START, run.as_row("running")).scalar_one()
@@ -80,6 +84,9 @@ def recorded(db: Database, run: Run) -> Iterator[Run]:
                                      "from_day": None, "error": f"{type(error).__name__}: {error}"[:2000]})
         raise
     with db.session_scope() as session:
+        if run.found_nothing:
+            session.execute(DISCARD, {"id": run.id})
+            return
         session.execute(FINISH, {"id": run.id, "outcome": "success", "rows_written": run.rows_written,
                                  "sites": run.sites, "from_day": run.from_day, "error": None})
 

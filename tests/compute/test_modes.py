@@ -47,6 +47,18 @@ def test_an_event_takes_its_own_entry_first_and_no_more_than_asked(database, two
     assert scalar(database, "SELECT count(*) FROM compute_runs") == 1
 
 
+def test_an_event_whose_entry_another_claimer_holds_records_no_run(database, two_sites):
+    with database.engine.connect() as other:
+        # another worker's claim, still running: its entries are locked, so this claim skips them
+        other.execute(text("SELECT id FROM ingest_journal FOR UPDATE"))
+        held = other.execute(text("SELECT min(id) FROM ingest_journal")).scalar_one()
+        done = modes.run_incremental(database, task="t", task_id="event-1", journal_ids=[held], as_of=D)
+        other.rollback()
+    assert done == {"claimed": 0, "fleet_refresh": False}
+    assert scalar(database, "SELECT count(*) FROM compute_runs") == 0
+    assert scalar(database, "SELECT count(*) FROM ingest_journal") == 2  # left for the claimer that holds them
+
+
 def test_one_fleet_refresh_takes_every_request_owed(database, two_sites):
     for _ in range(2):
         assert modes.run_incremental(database, task="t", task_id=None, entries=1, as_of=D)["fleet_refresh"]
