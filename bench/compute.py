@@ -16,7 +16,8 @@ per site and day, a few faulty meters), then measures, with a real Celery worker
 - setbased_vs_loop: the set-based status of --loop-sites sites against a per-site loop (one
   indexed query per site, status computed in Python, as the original product did);
 - freshness: from `POST /readings` returning to the probe site's new status being readable, while
-  a paced background load of new readings for the other sites runs through the same API.
+  a paced background load of new readings for the other sites runs through the same API, with what the
+  status worker's follows did meanwhile (how many, how many sites each, how long: a site's cost under the load).
 
 `--reuse` keeps an already loaded database of the same size (results, journal and readings added
 by a previous run are cleared, so every run starts from the same state). Not a test: timings vary.
@@ -31,6 +32,7 @@ import http.client
 import json
 import math
 import os
+import re
 import signal
 import statistics
 import subprocess
@@ -257,11 +259,11 @@ class Child:
 
 
 def start_worker(env: dict[str, str], workdir: Path, queues: str = "compute,ingest,maintenance",
-                 concurrency: int = WORKER_CONCURRENCY) -> Child:
+                 concurrency: int = WORKER_CONCURRENCY, loglevel: str = "WARNING") -> Child:
     """A worker as `lux up` runs them: one for the recomputes, one (`queues="status"`) for the statuses."""
     name = queues.split(",")[0]
     argv = [sys.executable, "-m", "celery", "-A", "worker.app:celery_app", "worker", "-Q", queues,
-            "--concurrency", str(concurrency), "--pool", "prefork", "--loglevel", "WARNING", "--without-gossip",
+            "--concurrency", str(concurrency), "--pool", "prefork", "--loglevel", loglevel, "--without-gossip",
             "--without-mingle", "--hostname", f"bench-{name}-{os.getpid()}@%h"]
     return Child(f"celery worker ({name})", argv, env, workdir / f"worker-{name}.log")
 
@@ -610,6 +612,22 @@ def measure_freshness(port: int, token: str, fleet: list, args: argparse.Namespa
             "window_s": window_end - window_start, "background_accepted": background.accepted}
 
 
+FOLLOW_LINE = re.compile(r"task=lux\.status\.follow sites=(\d+) written=(\d+) busy=(\d+) attempt=(\d+) "
+                         r"seconds=([\d.]+)")
+
+
+def follow_summary(log_path: Path) -> str:
+    """What the status worker's follows did during the load (from its INFO lines): where a probe's wait goes."""
+    follows = [(int(sites), float(seconds)) for sites, _written, _busy, attempt, seconds
+               in FOLLOW_LINE.findall(log_path.read_text(errors="replace")) if attempt == "0" and int(sites)]
+    if not follows:
+        return "follows: none logged"
+    sites, seconds = [n for n, _ in follows], [s for _, s in follows]
+    return (f"follows: {len(follows)}, sites median {statistics.median(sites):,.0f} max {max(sites):,}, "
+            f"seconds median {statistics.median(seconds):.2f} max {max(seconds):.2f}, "
+            f"{1e6 * sum(seconds) / sum(sites):.0f} µs a site")
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))] if ordered else float("nan")
@@ -724,6 +742,7 @@ def run_freshness(args: argparse.Namespace, db: Database, env: dict, workdir: Pa
     say(f"freshness: {len(delays)} probes seen, {fresh['missed']} missed (>60 s), window {fresh['window_s']:.1f}s, "
         f"rounds {fresh['rounds']}, "
         f"background accepted {fresh['background_accepted']:,}, max " + (f"{max(delays):.2f}s" if delays else "-"))
+    say(follow_summary(workdir / "worker-status.log"))
 
 
 def print_report(args: argparse.Namespace, results: dict) -> None:
@@ -761,7 +780,7 @@ def main() -> None:
         configure(celery_app, settings)
         env = {**os.environ, "DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url,
                "LUX_LOG_LEVEL": "WARNING"}
-        with start_worker(env, workdir) as worker, start_worker(env, workdir, "status", 1):
+        with start_worker(env, workdir) as worker, start_worker(env, workdir, "status", 1, "INFO"):
             wait_for_worker(celery_app, worker)
             new_day = run_core(args, settings, db, celery_app, results)
             if not args.skip_freshness:

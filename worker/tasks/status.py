@@ -8,6 +8,7 @@ site's status first.
 from __future__ import annotations
 
 import logging
+import time
 
 import redis
 
@@ -42,9 +43,11 @@ def follow(self: LuxTask, sites_by_day: dict[str, list[int]] | None = None, atte
     too)."""
     if sites_by_day is None:
         self.app.backend.client.delete(PENDING_KEY)
+    started = time.perf_counter()
     result = run_follow(self.app.lux_database, sites_by_day)
     if result["busy"] and attempt < FOLLOW_ATTEMPTS:
         follow.apply_async((result["busy"], attempt + 1), countdown=FOLLOW_RETRY_S)
-    log.info("task=%s sites=%s written=%s busy=%s attempt=%s", self.name, result["sites"], result["written"],
-             sum(len(pks) for pks in result["busy"].values()), attempt)
+    log.info("task=%s sites=%s written=%s busy=%s attempt=%s seconds=%.3f", self.name, result["sites"],
+             result["written"], sum(len(pks) for pks in result["busy"].values()), attempt,
+             time.perf_counter() - started)
     return result
