@@ -166,6 +166,7 @@ def follow_readings(session: Session, params: Params, as_of: dt.date, from_days:
     ahead of their recompute: for each site no run holds, continued from its stored status by its readings since
     (see status.FOLLOWED). Sites with readings before their status' last day are left to their recompute."""
     pks = sorted(from_days)
+    _tune(session)
     try:
         with session.begin_nested():
             session.execute(text("SET LOCAL lock_timeout = '100ms'"))
@@ -211,8 +212,9 @@ def _open_scope(session: Session, sites: SiteSelection, from_day: dt.date | None
 
 
 def _tune(session: Session) -> None:
-    """Settings of the computation's transaction: JIT compilation costs about a second per statement and the
-    plans here gain nothing from it; hash joins and sorts over a fleet's rows (expected generation of every site
-    month, a scope's days) must stay in memory instead of spilling in batches."""
+    """Settings of the computation's (and the follow's) transaction: JIT compilation costs about half a second to a
+    second per statement and the plans here gain nothing from it; hash joins and sorts over a fleet's rows (expected
+    generation of every site month, a scope's days, a follow's statuses) must stay in memory instead of spilling in
+    batches."""
     session.execute(text("SET LOCAL jit = off"))
     session.execute(text("SET LOCAL work_mem = '256MB'"))

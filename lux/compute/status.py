@@ -109,13 +109,16 @@ FOLLOWED = text(f"""
            AND st.last_day <= a.from_day AND st.last_day <= :as_of
            AND st.as_of <= :as_of
     ), fresh AS (
-        SELECT DISTINCT ON (r.site_pk, d.day) r.site_pk, d.day, r.reading_at, r.register_kwh AS kwh, r.signal_level,
-               r.network
+        SELECT DISTINCT ON (s.site_pk, r.day) s.site_pk, r.day, r.reading_at, r.kwh, r.signal_level, r.network
           FROM stored s
-          JOIN readings r ON r.site_pk = s.site_pk AND r.reading_at > s.last_reading_at
-                         AND r.reading_at < (CAST(:as_of AS date) + 1)::timestamp AT TIME ZONE :timezone
-         CROSS JOIN LATERAL (SELECT (r.reading_at AT TIME ZONE :timezone)::date AS day) d
-         ORDER BY r.site_pk, d.day, r.reading_at DESC
+         CROSS JOIN LATERAL (
+               SELECT r.reading_at, r.register_kwh AS kwh, r.signal_level, r.network,
+                      (r.reading_at AT TIME ZONE :timezone)::date AS day
+                 FROM readings r
+                WHERE r.site_pk = s.site_pk AND r.reading_at > s.last_reading_at
+                  AND r.reading_at < (CAST(:as_of AS date) + 1)::timestamp AT TIME ZONE :timezone
+               OFFSET 0) r
+         ORDER BY s.site_pk, r.day, r.reading_at DESC
     ), new_days AS (
         SELECT f.site_pk, array_agg(f.day ORDER BY f.day DESC) AS days, array_agg(f.kwh ORDER BY f.day DESC) AS kwh,
                (array_agg(f.reading_at ORDER BY f.day DESC))[1] AS closing_at,
