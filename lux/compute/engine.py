@@ -24,7 +24,7 @@ from lux.compute.daily import rebuild_site_days
 from lux.compute.params import Params
 from lux.compute.performance import rebuild_performance
 from lux.compute.rollups import rebuild_rollups
-from lux.compute.status import follow_status, refresh_status
+from lux.compute.status import FOLLOW_READINGS_CAP, follow_status, refresh_status
 
 SiteSelection = Sequence[int] | Mapping[int, dt.date | None] | None
 
@@ -161,10 +161,12 @@ class Followed:
     busy: list[int]
 
 
-def follow_readings(session: Session, params: Params, as_of: dt.date, from_days: Mapping[int, dt.date]) -> Followed:
+def follow_readings(session: Session, params: Params, as_of: dt.date, from_days: Mapping[int, dt.date], *,
+                    readings_cap: int = FOLLOW_READINGS_CAP) -> Followed:
     """The status as of `as_of` of sites that new readings reached (site pk → earliest day of its new readings),
-    ahead of their recompute: for each site no run holds, continued from its stored status by its readings since
-    (see status.FOLLOWED). Sites with readings before their status' last day are left to their recompute."""
+    ahead of their recompute: for each site no run holds, continued from its stored status by its readings since,
+    at most `readings_cap` of them (see status.FOLLOWED). Sites with readings before their status' last day are left
+    to their recompute."""
     pks = sorted(from_days)
     _tune(session)
     try:
@@ -177,7 +179,8 @@ def follow_readings(session: Session, params: Params, as_of: dt.date, from_days:
             raise
         return Followed(0, pks)
     # A statement of its own, after the locks: it sees what a run that held a site committed.
-    written = follow_status(session, params.as_sql(), as_of, {pk: from_days[pk] for pk in locked})
+    written = follow_status(session, params.as_sql(), as_of, {pk: from_days[pk] for pk in locked},
+                            readings_cap=readings_cap)
     return Followed(written, sorted(set(pks) - set(locked)))
 
 

@@ -684,6 +684,36 @@ def test_a_followed_flat_run_starts_after_the_stored_day(database):
     assert snapshot(database, ("site_status",))["site_status"][(1,)] == followed
 
 
+def test_a_site_far_behind_is_followed_a_few_readings_at_a_time(database):
+    """Ten new readings over five days (two a day; the register moves on the first two days, then stays), followed
+    three at a time: the first follow stops at the third (the second day's morning reading, that day's closing so
+    far), the next ones continue from there, and after the fourth the status is the recompute's (zero_read since
+    the second day)."""
+    start, params = dt.date(2026, 6, 1), Params(timezone="Europe/London", zero_read_days=2)
+    day = [start + n * ONE_DAY for n in range(6)]
+    fleet = Fleet(start, day[0], [Site(1, 4.0, "North")], [Reading(1, instant(day[0], "any", 500_000), 10, 20, "EE")],
+                  {})
+    registers = {1: (11, 12), 2: (13, 14), 3: (14, 14), 4: (14, 14), 5: (14, 14)}
+    new = [Reading(1, instant(day[n], "any", at), kwh, 20, "EE")
+           for n, kwhs in registers.items() for at, kwh in zip((100_000, 900_000), kwhs, strict=True)]
+    reset(database)
+    load(database, fleet)
+    run_full(database, params, day[0])
+    with database.session_scope() as session:
+        insert_readings(session, new)
+    for follow, from_day in enumerate((day[1], day[2], day[4], day[5])):
+        with database.session_scope() as session:
+            assert follow_readings(session, params, day[5], {1: from_day}, readings_cap=3).written == 1
+        followed = snapshot(database, ("site_status",))["site_status"][(1,)]
+        if follow == 0:
+            assert (followed["last_reading_at"], followed["last_register_kwh"]) == (new[2].reading_at, 13)
+    with database.session_scope() as session:
+        recompute_sites(session, params, day[5], sites=[1], from_day=day[1])
+    recomputed = snapshot(database, ("site_status",))["site_status"][(1,)]
+    assert (recomputed["status"], recomputed["days"]) == ("zero_read", 3)
+    assert recomputed == followed
+
+
 def test_a_status_kept_for_other_zero_read_days_is_left_to_its_recompute(database):
     """Five days at one register, statuses kept for zero_read_days 2 (three recent days). With zero_read_days 4 the
     reference is the first day, which those days do not hold: following them would find no reference and say
