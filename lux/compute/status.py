@@ -99,10 +99,11 @@ def refresh_status(session: Session, params: dict, as_of: object, scope_sites: i
 # continuing the recent days (which hold `ref`). The flat run is the latest of those days that moved the register, else
 # the stored one: known unless the last day's closing reading was replaced, without moving, and its flat run began on
 # it. Any other site is left to its recompute, as are sites with readings before their status' last day.
-# Each site's new readings are its own range of the readings key, read and aggregated per site (LATERAL), so the
-# follow's cost grows with the sites and their new readings, whatever plan the estimates suggest, and at most
-# `readings_cap` of them (the oldest) are taken: a site far behind is continued that far, the rest by later follows
-# or its recompute, so one follow's work and the time it holds its sites stay bounded.
+# Each site's new readings are its own range of the readings key (a LATERAL subquery), and they carry the stored
+# status' columns through the aggregation instead of being joined back to them: no two fleet-sized intermediate
+# results are joined, so the follow's cost grows with its sites and their new readings whatever plan the estimates
+# suggest. At most `readings_cap` new readings of a site (the oldest) are taken: a site far behind is continued that
+# far, the rest by later follows or its recompute, so one follow's work and the time it holds its sites stay bounded.
 FOLLOWED = text(f"""
     WITH asked AS (  -- one row per site (follow_status binds a mapping)
         SELECT u.pk AS site_pk, u.from_day
@@ -112,34 +113,40 @@ FOLLOWED = text(f"""
          WHERE st.recent_days IS NOT NULL AND st.zero_read_days = :zero_read_days
            AND st.last_day <= a.from_day AND st.last_day <= :as_of
            AND st.as_of <= :as_of
-    ), continued AS (
-        SELECT s.site_pk, s.last_day, s.flat_since AS stored_flat, n.closing_at, n.closing_signal, n.network, n.moved,
-               n.first_day,
-               n.first_day = s.last_day AS replaced,
-               n.first_kwh - CASE WHEN n.first_day = s.last_day THEN s.recent_kwh[2] ELSE s.last_register_kwh END
-                   AS first_delta,
-               (n.days || CASE WHEN n.first_day = s.last_day THEN s.recent_days[2:] ELSE s.recent_days END)
-                   [1:CAST(:zero_read_days AS int) + 1] AS all_days,
-               (n.kwh || CASE WHEN n.first_day = s.last_day THEN s.recent_kwh[2:] ELSE s.recent_kwh END)
-                   [1:CAST(:zero_read_days AS int) + 1] AS all_kwh
+    ), fresh AS (  -- the closing reading of each new day, from the site's oldest :readings_cap new readings
+        SELECT DISTINCT ON (s.site_pk, r.day) s.site_pk, r.day, r.reading_at, r.kwh, r.signal_level, r.network,
+               s.last_day, s.flat_since, s.last_register_kwh, s.recent_days, s.recent_kwh
           FROM stored s
-         CROSS JOIN LATERAL (  -- the site's new days, from the oldest :readings_cap of its new readings
-               SELECT array_agg(f.day ORDER BY f.day DESC) AS days, array_agg(f.kwh ORDER BY f.day DESC) AS kwh,
-                      (array_agg(f.reading_at ORDER BY f.day DESC))[1] AS closing_at,
-                      (array_agg(f.signal_level ORDER BY f.day DESC))[1] AS closing_signal,
-                      (array_agg(f.network ORDER BY f.day DESC))[1] AS network,
-                      max(f.day) FILTER (WHERE abs(f.delta) > :flat_tolerance_kwh) AS moved,  -- the first: no delta
-                      min(f.day) AS first_day, (array_agg(f.kwh ORDER BY f.day))[1] AS first_kwh
-                 FROM (SELECT c.*, c.kwh - lag(c.kwh) OVER (ORDER BY c.day) AS delta
-                 FROM (SELECT DISTINCT ON (r.day) r.day, r.reading_at, r.kwh, r.signal_level, r.network
-                 FROM (SELECT r.reading_at, r.register_kwh AS kwh, r.signal_level, r.network,
-                              (r.reading_at AT TIME ZONE :timezone)::date AS day
-                         FROM readings r
-                        WHERE r.site_pk = s.site_pk AND r.reading_at > s.last_reading_at
-                          AND r.reading_at < (CAST(:as_of AS date) + 1)::timestamp AT TIME ZONE :timezone
-                        ORDER BY r.reading_at LIMIT :readings_cap) r  -- each day's closing reading: its latest
-                ORDER BY r.day, r.reading_at DESC) c) f
-               HAVING count(*) > 0) n
+         CROSS JOIN LATERAL (
+               SELECT r.reading_at, r.register_kwh AS kwh, r.signal_level, r.network,
+                      (r.reading_at AT TIME ZONE :timezone)::date AS day
+                 FROM readings r
+                WHERE r.site_pk = s.site_pk AND r.reading_at > s.last_reading_at
+                  AND r.reading_at < (CAST(:as_of AS date) + 1)::timestamp AT TIME ZONE :timezone
+                ORDER BY r.reading_at LIMIT :readings_cap) r
+         ORDER BY s.site_pk, r.day, r.reading_at DESC
+    ), new_days AS (  -- the stored status' columns are the same on every row of a site (max takes that value)
+        SELECT f.site_pk, array_agg(f.day ORDER BY f.day DESC) AS days, array_agg(f.kwh ORDER BY f.day DESC) AS kwh,
+               (array_agg(f.reading_at ORDER BY f.day DESC))[1] AS closing_at,
+               (array_agg(f.signal_level ORDER BY f.day DESC))[1] AS closing_signal,
+               (array_agg(f.network ORDER BY f.day DESC))[1] AS network,
+               max(f.day) FILTER (WHERE abs(f.delta) > :flat_tolerance_kwh) AS moved,  -- the first: no delta here
+               min(f.day) AS first_day, (array_agg(f.kwh ORDER BY f.day))[1] AS first_kwh,
+               max(f.last_day) AS last_day, max(f.flat_since) AS stored_flat,
+               max(f.last_register_kwh) AS last_register_kwh, max(f.recent_days) AS recent_days,
+               max(f.recent_kwh) AS recent_kwh
+          FROM (SELECT f.*, f.kwh - lag(f.kwh) OVER (PARTITION BY f.site_pk ORDER BY f.day) AS delta FROM fresh f) f
+         GROUP BY f.site_pk
+    ), continued AS (
+        SELECT n.site_pk, n.last_day, n.stored_flat, n.closing_at, n.closing_signal, n.network, n.moved, n.first_day,
+               n.first_day = n.last_day AS replaced,
+               n.first_kwh - CASE WHEN n.first_day = n.last_day THEN n.recent_kwh[2] ELSE n.last_register_kwh END
+                   AS first_delta,
+               (n.days || CASE WHEN n.first_day = n.last_day THEN n.recent_days[2:] ELSE n.recent_days END)
+                   [1:CAST(:zero_read_days AS int) + 1] AS all_days,
+               (n.kwh || CASE WHEN n.first_day = n.last_day THEN n.recent_kwh[2:] ELSE n.recent_kwh END)
+                   [1:CAST(:zero_read_days AS int) + 1] AS all_kwh
+          FROM new_days n
     ), latest AS MATERIALIZED (  -- (ref_kwh is read four times below)
         SELECT c.site_pk, c.all_days[1] AS day, c.closing_at, c.all_kwh[1] AS closing_kwh, c.closing_signal,
                c.network, c.all_days AS recent_days, c.all_kwh AS recent_kwh,
