@@ -142,7 +142,7 @@ class EmbeddedPostgres(EmbeddedServer):
         return [
             str(self.bin_dir() / "postgres"), "-D", str(self.data_dir),
             "-h", "127.0.0.1", "-p", str(self.port), "-k", "",
-            "-c", "max_connections=200", "-c", "shared_buffers=256MB",
+            "-c", "max_connections=200", "-c", "shared_buffers=256MB", "-c", "max_wal_size=8GB",
             "-c", "fsync=on", "-c", "logging_collector=off",
         ]
 
