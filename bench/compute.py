@@ -612,13 +612,13 @@ def measure_freshness(port: int, token: str, fleet: list, args: argparse.Namespa
             "window_s": window_end - window_start, "background_accepted": background.accepted}
 
 
-FOLLOW_LINE = re.compile(r"task=lux\.status\.follow sites=(\d+) written=(\d+) busy=(\d+) attempt=(\d+) "
+FOLLOW_LINE = re.compile(r"task=lux\.status\.follow sites=(\d+) written=\d+ busy=\d+ attempt=(\d+) "
                          r"seconds=([\d.]+)")
 
 
 def follow_summary(log_path: Path) -> str:
     """What the status worker's follows did during the load (from its INFO lines): where a probe's wait goes."""
-    follows = [(int(sites), float(seconds)) for sites, _written, _busy, attempt, seconds
+    follows = [(int(sites), float(seconds)) for sites, attempt, seconds
                in FOLLOW_LINE.findall(log_path.read_text(errors="replace")) if attempt == "0" and int(sites)]
     if not follows:
         return "follows: none logged"

@@ -168,7 +168,7 @@ FOLLOW_READINGS_CAP = 48
 
 
 def follow_status(session: Session, params: dict, as_of: object, from_days: dict[int, object], *,
-                  readings_cap: int = FOLLOW_READINGS_CAP) -> int:
+                  readings_cap: int) -> int:
     """Write the status as of `as_of` of the sites of `from_days` (site pk → earliest day of its new readings)
     that FOLLOWED can continue from their stored status, by at most `readings_cap` new readings each; returns rows
     written. The caller holds the sites' locks."""
