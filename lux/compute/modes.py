@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from lux.compute.engine import Followed, follow_readings, recompute_rollups, recompute_sites
 from lux.compute.params import Params
-from lux.compute.runs import Run, recorded
+from lux.compute.runs import Run, recorded, settle_earlier_attempt
 from lux.compute.snapshots import build_snapshots
 from lux.db import Database
 from lux.ingest.journal import backlog, claim_journal_entries, has_pending, take_entries_to_follow
@@ -48,11 +48,12 @@ def run_incremental(db: Database, *, task: str, task_id: str | None, journal_ids
     entries come back for the sweep. The fleet rollups and snapshots are owed, not rebuilt here:
     a `fleet_refresh_requests` row, written in the same transaction, is taken by
     `run_fleet_refresh`. Nothing pending, or every entry it could take taken by another claimer meanwhile:
-    nothing is recorded.
+    nothing is recorded, but a record an earlier attempt of the same task left is finished (see `runs.recorded`).
     """
     as_of = as_of or fleet_today(db.settings.timezone)
     with db.session_scope() as session:
         if not has_pending(session, journal_ids, older_than_s=older_than_s):
+            settle_earlier_attempt(session, task_id)
             return {"claimed": 0, "fleet_refresh": False}
     run = Run(task=task, task_id=task_id, mode="incremental", as_of=as_of)
     with recorded(db, run):

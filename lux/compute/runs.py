@@ -23,7 +23,7 @@ START = text(INSERT_RUN + """
     ON CONFLICT (task_id) DO UPDATE
        SET outcome = excluded.outcome, started_at = excluded.started_at, finished_at = NULL, error = NULL,
            as_of = excluded.as_of, shard = excluded.shard, sites = excluded.sites
-    RETURNING id
+    RETURNING id, xmax = 0 AS inserted
 """)
 
 # The API records a run after sending its task; if the worker got there first, its record stands.
@@ -37,6 +37,11 @@ FINISH = text("""
 """)
 
 DISCARD = text("DELETE FROM compute_runs WHERE id = :id")
+
+SETTLE = text("""
+    UPDATE compute_runs SET outcome = 'success', finished_at = now(), rows_written = coalesce(rows_written, 0)
+     WHERE task_id = :task_id AND outcome = 'running'
+""")
 
 
 @dataclass
@@ -53,7 +58,8 @@ class Run:
     to_day: dt.date | None = None
     rows_written: int = 0
     id: int | None = field(default=None, init=False)
-    found_nothing: bool = field(default=False, init=False)  # set by the work: its record is removed, not finished
+    found_nothing: bool = field(default=False, init=False)  # set by the work: see `recorded`
+    recorded_before: bool = field(default=False, init=False)  # its task id had a record: queued, or redelivered
 
     def as_row(self, outcome: str) -> dict[str, object]:
         return {"task": self.task, "task_id": self.task_id, "mode": self.mode, "as_of": self.as_of,
@@ -72,10 +78,13 @@ def recorded(db: Database, run: Run) -> Iterator[Run]:
 
     The work itself runs in its own transaction inside the block; a failure is recorded with its
     error in a separate transaction and re-raised. Work that found nothing to do (`run.found_nothing`, such as a
-    claim that another worker's claim beat) leaves no record.
+    claim that another worker's claim beat) leaves no record, unless its task id had one before: a redelivered task's
+    record stands for the earlier attempt too, whose work may have committed before its worker died, so it is
+    finished, not removed.
     """
     with db.session_scope() as session:
-        run.id = session.execute(START, run.as_row("running")).scalar_one()
+        run.id, inserted = session.execute(START, run.as_row("running")).one()
+        run.recorded_before = not inserted
     try:
         yield run
     except BaseException as error:
@@ -84,11 +93,18 @@ def recorded(db: Database, run: Run) -> Iterator[Run]:
                                      "from_day": None, "error": f"{type(error).__name__}: {error}"[:2000]})
         raise
     with db.session_scope() as session:
-        if run.found_nothing:
+        if run.found_nothing and not run.recorded_before:
             session.execute(DISCARD, {"id": run.id})
             return
         session.execute(FINISH, {"id": run.id, "outcome": "success", "rows_written": run.rows_written,
                                  "sites": run.sites, "from_day": run.from_day, "error": None})
+
+
+def settle_earlier_attempt(session: Session, task_id: str | None) -> None:
+    """Finish the record a task's earlier attempt left running, for an attempt that finds nothing to do: the task was
+    redelivered after its worker died, most likely once its work had committed (it took what there was to take)."""
+    if task_id is not None:
+        session.execute(SETTLE, {"task_id": task_id})
 
 
 def list_runs(session: Session, *, task: str | None, mode: str | None, outcome: str | None,

@@ -59,6 +59,40 @@ def test_an_event_whose_entry_another_claimer_holds_records_no_run(database, two
     assert scalar(database, "SELECT count(*) FROM ingest_journal") == 2  # left for the claimer that holds them
 
 
+def an_attempt_that_died(database, task_id: str) -> None:
+    """The record a worker leaves when it dies after its work committed: still `running`."""
+    with database.engine.begin() as conn:
+        conn.execute(text("""
+            INSERT INTO compute_runs (task, task_id, mode, as_of, outcome, started_at)
+            VALUES ('t', :task_id, 'incremental', :as_of, 'running', now() - interval '1 minute')"""),
+                     {"task_id": task_id, "as_of": D})
+
+
+def test_a_redelivered_event_that_finds_nothing_finishes_the_record_it_inherits(database, two_sites):
+    an_attempt_that_died(database, "event-1")
+    with database.engine.connect() as other:
+        other.execute(text("SELECT id FROM ingest_journal FOR UPDATE"))  # another claimer holds every entry
+        held = other.execute(text("SELECT min(id) FROM ingest_journal")).scalar_one()
+        done = modes.run_incremental(database, task="t", task_id="event-1", journal_ids=[held], as_of=D)
+        other.rollback()
+    assert done == {"claimed": 0, "fleet_refresh": False}
+    with database.engine.connect() as conn:
+        assert conn.execute(text("SELECT outcome, finished_at IS NOT NULL FROM compute_runs")).all() == [
+            ("success", True)]
+
+
+def test_a_redelivered_event_with_nothing_pending_finishes_the_record_it_inherits(database, two_sites):
+    an_attempt_that_died(database, "event-2")
+    an_attempt_that_died(database, "other-task")
+    with database.engine.begin() as conn:
+        conn.execute(text("DELETE FROM ingest_journal"))  # taken by the attempt that died
+    done = modes.run_incremental(database, task="t", task_id="event-2", as_of=D)
+    assert done == {"claimed": 0, "fleet_refresh": False}
+    with database.engine.connect() as conn:
+        assert dict(conn.execute(text("SELECT task_id, outcome FROM compute_runs")).all()) == {
+            "event-2": "success", "other-task": "running"}
+
+
 def test_one_fleet_refresh_takes_every_request_owed(database, two_sites):
     for _ in range(2):
         assert modes.run_incremental(database, task="t", task_id=None, entries=1, as_of=D)["fleet_refresh"]
