@@ -65,12 +65,12 @@ DAY_ROWS = """
                c.sig_n_cum - coalesce(lag(c.sig_n_cum) OVER w, 0) AS signal_n
           FROM scoped c
          WHERE c.next_day IS DISTINCT FROM c.day
-        WINDOW w AS (PARTITION BY c.site_pk ORDER BY c.day)
+        WINDOW w AS (PARTITION BY c.site_pk ORDER BY c.reading_at)
     ), flat AS (
         SELECT s.*,
                max(CASE WHEN s.day = s.anchor_day THEN s.anchor_flat
                         WHEN s.delta IS NULL OR abs(s.delta) > :flat_tolerance_kwh THEN s.day END)
-                   OVER (PARTITION BY s.site_pk ORDER BY s.day ROWS UNBOUNDED PRECEDING) AS flat_since
+                   OVER (PARTITION BY s.site_pk ORDER BY s.closing_at ROWS UNBOUNDED PRECEDING) AS flat_since
           FROM stepped s
     )"""
 INSERT_DAYS = """
