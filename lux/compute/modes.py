@@ -108,12 +108,17 @@ def run_follow(db: Database, sites_by_day: Mapping[str, Sequence[int]] | None = 
     return {"sites": len(from_days), "written": done.written, "busy": busy}
 
 
+def fleet_refresh_owed(db: Database) -> bool:
+    """Whether a fleet refresh request waits."""
+    with db.session_scope() as session:
+        return session.execute(FLEET_REFRESH_PENDING).scalar_one()
+
+
 def run_fleet_refresh(db: Database, *, task: str, task_id: str | None, as_of: dt.date | None = None) -> dict:
     """Take every pending fleet refresh request and rebuild the rollups from the earliest day, then the snapshots."""
     as_of = as_of or fleet_today(db.settings.timezone)
-    with db.session_scope() as session:
-        if not session.execute(FLEET_REFRESH_PENDING).scalar_one():
-            return {"requests": 0}
+    if not fleet_refresh_owed(db):
+        return {"requests": 0}
     run = Run(task=task, task_id=task_id, mode="incremental", as_of=as_of)
     with recorded(db, run), db.session_scope() as session:
         requests, from_day = session.execute(TAKE_FLEET_REFRESH).one()

@@ -1,8 +1,11 @@
-"""The incremental mode's claims and the fleet refresh they owe, run in-process against PostgreSQL."""
+"""The incremental mode's claims and the fleet refresh they owe, run in-process against PostgreSQL and Redis."""
 
 from __future__ import annotations
 
 import datetime as dt
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sqlalchemy import text
@@ -107,3 +110,94 @@ def test_one_fleet_refresh_takes_every_request_owed(database, two_sites):
     assert fleet == pytest.approx(10 * two_sites["A"] + 10 * two_sites["B"])
     assert scalar(database, "SELECT count(*) FROM fleet_snapshots WHERE as_of = '2026-06-10'") == 5
     assert modes.run_fleet_refresh(database, task="t", task_id=None, as_of=D) == {"requests": 0}
+
+
+class Published(list):
+    """The names of the tasks sent, and in `countdowns` how many seconds each waits (None: none)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.countdowns: list[float | None] = []
+
+
+@pytest.fixture
+def published(celery_app) -> Iterator[Published]:
+    """The tasks sent while the test runs (none of them runs: the fleet refreshes wait 3 s at least)."""
+    from celery.signals import after_task_publish
+
+    names = Published()
+
+    def record(sender=None, headers=None, **_):
+        names.append(sender)
+        eta = dt.datetime.fromisoformat(headers["eta"]) if headers.get("eta") else None
+        names.countdowns.append(eta and (eta - dt.datetime.now(dt.UTC)).total_seconds())
+
+    after_task_publish.connect(record, weak=False)
+    yield names
+    after_task_publish.disconnect(record)
+
+
+def test_an_event_sends_a_fleet_refresh_only_when_none_is_pending_or_running(database, two_sites, celery_app,
+                                                                            published):
+    from worker.tasks.compute import FLEET_REFRESH_KEY, FLEET_REFRESH_TTL_S
+    from worker.tasks.ingest import process_events
+
+    broker = celery_app.backend.client
+    broker.set(FLEET_REFRESH_KEY, 1, ex=60)  # a refresh pending or running
+    first = scalar(database, "SELECT min(id) FROM ingest_journal")
+    assert process_events.apply(({"journal_id": first},)).get()["fleet_refresh"]  # both entries
+    assert published == []
+    broker.delete(FLEET_REFRESH_KEY)
+    second = a_new_reading(database, two_sites["A"], dt.date(2026, 6, 11))
+    assert process_events.apply(({"journal_id": second},)).get()["fleet_refresh"]
+    assert published == ["lux.compute.fleet_refresh"] and 2 < published.countdowns[0] <= 3
+    assert 0 < broker.ttl(FLEET_REFRESH_KEY) <= FLEET_REFRESH_TTL_S
+    assert scalar(database, "SELECT count(*) FROM fleet_refresh_requests") == 2  # both owed to that one refresh
+
+
+def test_a_fleet_refresh_clears_its_mark_and_sends_the_next_for_requests_written_while_it_ran(
+        database, two_sites, celery_app, published):
+    from worker.tasks.compute import FLEET_REFRESH_KEY, fleet_refresh
+
+    broker = celery_app.backend.client
+    assert modes.run_incremental(database, task="t", task_id=None, entries=1)["fleet_refresh"]
+    broker.set(FLEET_REFRESH_KEY, 1, ex=60)  # as the event that sent it left it
+    with ThreadPoolExecutor(1) as pool, database.engine.connect() as rollups:
+        rollups.execute(text("SELECT pg_advisory_lock(hashtext('lux.compute.rollups'))"))  # the refresh waits here
+        held_since = time.monotonic()
+        running = pool.submit(lambda: fleet_refresh.apply().get())
+        wait_for_advisory_lock_waiter(database)
+        # the refresh took the first request; a recompute meanwhile owes another
+        assert modes.run_incremental(database, task="t", task_id=None, entries=1)["fleet_refresh"]
+        time.sleep(max(0.0, held_since + 5 - time.monotonic()))  # a refresh that takes 5 s: the next waits as long
+        rollups.execute(text("SELECT pg_advisory_unlock(hashtext('lux.compute.rollups'))"))
+        rollups.commit()
+        done = running.result(timeout=30)
+    assert (done["requests"], done["next"]) == (1, True)
+    assert published == ["lux.compute.fleet_refresh"] and broker.exists(FLEET_REFRESH_KEY)
+    assert published.countdowns[0] > 4
+
+    broker.delete(FLEET_REFRESH_KEY)
+    published.clear()
+    done = fleet_refresh.apply().get()
+    assert (done["requests"], done["next"]) == (1, False)
+    assert published == [] and not broker.exists(FLEET_REFRESH_KEY)
+    assert scalar(database, "SELECT count(*) FROM fleet_refresh_requests") == 0
+
+
+def a_new_reading(database, site_pk: int, day: dt.date) -> int:
+    """A reading of `site_pk` on `day` and its journal entry, as an ingest batch leaves them; the entry's id."""
+    with database.session_scope() as session:
+        session.execute(text("INSERT INTO readings (site_pk, reading_at, register_kwh) "
+                             "VALUES (:pk, CAST(:day AS date) + time '19:00', 1000)"), {"pk": site_pk, "day": day})
+        mark_dirty(session, [site_pk], reason="test", from_day=day)
+    return scalar(database, "SELECT max(id) FROM ingest_journal")
+
+
+def wait_for_advisory_lock_waiter(database, timeout_s: float = 15.0) -> None:
+    """Until a session of this database waits for an advisory lock."""
+    deadline = time.monotonic() + timeout_s
+    while not scalar(database, "SELECT EXISTS (SELECT 1 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                               "WHERE l.locktype = 'advisory' AND NOT l.granted AND a.datname = current_database())"):
+        assert time.monotonic() < deadline, "the fleet refresh never reached the rollups' lock"
+        time.sleep(0.02)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 
+import redis
 from celery import chord
 
 from lux.compute import modes
@@ -12,6 +14,14 @@ from worker.app import celery_app
 from worker.base import LuxTask
 
 FLEET_REFRESH_DELAY_S = 3  # an ingest burst's events within this delay share one fleet refresh
+
+# One fleet refresh at a time: a recompute that owes one sends it only when it sets this mark, and the refresh clears
+# the mark when it ends, then sends the next itself if requests were written while it ran, as long after as it took
+# (FLEET_REFRESH_DELAY_S at least). So under a steady load the refreshes take half a worker at most instead of piling
+# up (a second one would only wait for the first one's lock). The mark expires, so a lost refresh holds back the next
+# for FLEET_REFRESH_TTL_S at most; the sweep takes what is owed every minute in any case.
+FLEET_REFRESH_KEY = "lux:compute:fleet-refresh-pending"
+FLEET_REFRESH_TTL_S = 300
 
 
 def _day(value: str | None) -> dt.date | None:
@@ -45,10 +55,27 @@ def fleet(self: LuxTask, as_of: str, from_day: str | None = None) -> dict:
                            as_of=dt.date.fromisoformat(as_of), from_day=_day(from_day))
 
 
+def send_fleet_refresh(client: redis.Redis, countdown: float = FLEET_REFRESH_DELAY_S) -> bool:
+    """Send a `lux.compute.fleet_refresh` in `countdown` seconds unless one is pending or running; True if sent."""
+    if not client.set(FLEET_REFRESH_KEY, 1, nx=True, ex=FLEET_REFRESH_TTL_S):
+        return False
+    fleet_refresh.apply_async(countdown=countdown)
+    return True
+
+
 @celery_app.task(bind=True, base=LuxTask, name="lux.compute.fleet_refresh")
 def fleet_refresh(self: LuxTask) -> dict:
-    """Rebuild the rollups and snapshots owed by incremental recomputes (every pending request at once)."""
-    return modes.run_fleet_refresh(self.app.lux_database, task=self.name, task_id=self.request.id)
+    """Rebuild the rollups and snapshots owed by incremental recomputes (every pending request at once), then send
+    the next refresh if more were owed meanwhile (see FLEET_REFRESH_KEY)."""
+    client = self.app.backend.client
+    started = time.monotonic()
+    try:
+        result = modes.run_fleet_refresh(self.app.lux_database, task=self.name, task_id=self.request.id)
+    finally:
+        client.delete(FLEET_REFRESH_KEY)
+    countdown = max(FLEET_REFRESH_DELAY_S, time.monotonic() - started)
+    result["next"] = modes.fleet_refresh_owed(self.app.lux_database) and send_fleet_refresh(client, countdown)
+    return result
 
 
 @celery_app.task(bind=True, base=LuxTask, name="lux.compute.rollover")

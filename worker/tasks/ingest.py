@@ -9,7 +9,7 @@ from celery import chord
 from lux.compute.modes import SWEEP_ENTRIES, run_fleet_refresh, run_incremental, sweep_shares
 from worker.app import celery_app
 from worker.base import LuxTask
-from worker.tasks.compute import FLEET_REFRESH_DELAY_S, fleet_refresh
+from worker.tasks.compute import fleet_refresh, send_fleet_refresh
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ def process_events(self: LuxTask, event: dict) -> dict:
     result = run_incremental(self.app.lux_database, task=self.name, task_id=self.request.id,
                              journal_ids=[event["journal_id"]])
     if result["fleet_refresh"]:
-        fleet_refresh.apply_async(countdown=FLEET_REFRESH_DELAY_S)
+        send_fleet_refresh(self.app.backend.client)
     log.info("task=%s request_id=%s journal_id=%s claimed=%s", self.name, event.get("request_id"),
              event["journal_id"], result["claimed"])
     return result
