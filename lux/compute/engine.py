@@ -25,6 +25,7 @@ from lux.compute.params import Params
 from lux.compute.performance import rebuild_performance
 from lux.compute.rollups import rebuild_rollups
 from lux.compute.status import FOLLOW_READINGS_CAP, follow_status, refresh_status
+from lux.db import joined
 
 SiteSelection = Sequence[int] | Mapping[int, dt.date | None] | None
 
@@ -57,11 +58,13 @@ FILL_FROM_SITES = text("""
 
 FILL_FROM_LIST = text("""
     INSERT INTO compute_scope (site_pk, from_day)
-    SELECT s.id, u.from_day FROM unnest(CAST(:pks AS int[]), CAST(:days AS date[])) AS u(pk, from_day)
+    SELECT s.id, u.from_day
+      FROM unnest(string_to_array(:pks, ',')::int[], string_to_array(:days, ',', 'NULL')::date[]) AS u(pk, from_day)
       JOIN sites s ON s.id = u.pk
 """)
 
-# An anti-join finds the few missing rows without probing the key once per scope site.
+# A site's lock row is written by its first run: only when LOCK finds fewer rows than the scope holds does this
+# anti-join add the missing ones (then LOCK runs again), so a run whose sites all have theirs pays nothing for it.
 ENSURE_LOCK_ROWS = text("""
     INSERT INTO compute_locks (site_pk)
     SELECT sc.site_pk FROM compute_scope sc
@@ -79,7 +82,6 @@ LOCK = text("""
 # holding site rows (ROW SHARE) or adding them (ROW EXCLUSIVE), and they wait for it, as they would for
 # its rows, without a row lock written per site.
 LOCK_ALL = text("LOCK TABLE compute_locks IN EXCLUSIVE MODE")
-COUNT_SCOPE = text("SELECT count(*) FROM compute_scope")
 
 
 @dataclass(frozen=True)
@@ -136,82 +138,113 @@ def recompute_rollups(session: Session, as_of: dt.date, from_day: dt.date | None
     return rebuild_rollups(session, as_of, from_day, to_day)
 
 
+# The sites a follow continues (pk → earliest day of its new readings) stay in the database from the journal to the
+# status statement: a fleet's worth of them never passes through Python (see lux.db.joined for what that costs).
+CREATE_FOLLOW_SCOPE = text("""
+    CREATE TEMP TABLE follow_scope (site_pk int NOT NULL, from_day date NOT NULL) ON COMMIT DROP
+""")
+FILL_FOLLOW_SCOPE = text("""
+    INSERT INTO follow_scope (site_pk, from_day)
+    SELECT u.pk, u.from_day FROM unnest(string_to_array(:pks, ',')::int[], string_to_array(:days, ',')::date[])
+                                AS u(pk, from_day)
+""")
+
 # Following new readings takes the lock rows of the sites no run holds, and waits for none: a site a run holds gets
-# its status from that run or from a later attempt. A run over every site holds the whole table; then nothing is
-# taken (the lock timeout).
-ENSURE_SITE_LOCK_ROWS = text("""
+# its status from that run or from a later attempt, so it leaves the follow scope and goes back to the caller. A run
+# over every site holds the whole table; then nothing is taken (the lock timeout).
+ENSURE_FOLLOW_LOCK_ROWS = text("""
     INSERT INTO compute_locks (site_pk)
-    SELECT s.id FROM sites s WHERE s.id = ANY(CAST(:pks AS int[]))
-       AND NOT EXISTS (SELECT 1 FROM compute_locks l WHERE l.site_pk = s.id)
-     ORDER BY s.id
+    SELECT f.site_pk FROM follow_scope f
+     WHERE NOT EXISTS (SELECT 1 FROM compute_locks l WHERE l.site_pk = f.site_pk)
+       AND EXISTS (SELECT 1 FROM sites s WHERE s.id = f.site_pk)
+     ORDER BY f.site_pk
     ON CONFLICT DO NOTHING
 """)
 LOCK_FREE_SITES = text("""
-    SELECT l.site_pk FROM compute_locks l WHERE l.site_pk = ANY(CAST(:pks AS int[]))
-     ORDER BY l.site_pk FOR UPDATE SKIP LOCKED
+    WITH locked AS MATERIALIZED (
+        SELECT l.site_pk FROM compute_locks l JOIN follow_scope f ON f.site_pk = l.site_pk
+         ORDER BY l.site_pk FOR UPDATE OF l SKIP LOCKED
+    )
+    DELETE FROM follow_scope f WHERE NOT EXISTS (SELECT 1 FROM locked k WHERE k.site_pk = f.site_pk)
+    RETURNING f.site_pk, f.from_day
 """)
+EVERY_FOLLOW_SITE = text("SELECT site_pk, from_day FROM follow_scope")
 LOCK_NOT_AVAILABLE = "55P03"
 
 
 @dataclass(frozen=True)
 class Followed:
-    """What following new readings did: statuses written, and the sites a run held (to try again)."""
+    """What following new readings did: statuses written, and the sites a run held (pk → earliest new day), to try
+    again."""
 
     written: int
-    busy: list[int]
+    busy: dict[int, dt.date]
 
 
-def follow_readings(session: Session, params: Params, as_of: dt.date, from_days: Mapping[int, dt.date], *,
+def open_follow_scope(session: Session, from_days: Mapping[int, dt.date] | None = None) -> int:
+    """The follow scope of this transaction, empty (for `journal.take_entries_to_follow` to fill) or holding
+    `from_days` (site pk → earliest day of its new readings); returns how many sites it holds."""
+    session.execute(text("DROP TABLE IF EXISTS follow_scope"))
+    session.execute(CREATE_FOLLOW_SCOPE)
+    if not from_days:
+        return 0
+    return session.execute(FILL_FOLLOW_SCOPE, {"pks": joined(from_days), "days": joined(from_days.values())}).rowcount
+
+
+def follow_readings(session: Session, params: Params, as_of: dt.date,
+                    from_days: Mapping[int, dt.date] | None = None, *,
                     readings_cap: int = FOLLOW_READINGS_CAP) -> Followed:
-    """The status as of `as_of` of sites that new readings reached (site pk → earliest day of its new readings),
-    ahead of their recompute: for each site no run holds, continued from its stored status by its readings since,
-    at most `readings_cap` of them (see status.FOLLOWED). Sites with readings before their status' last day are left
-    to their recompute."""
-    pks = sorted(from_days)
+    """The status as of `as_of` of sites that new readings reached, ahead of their recompute: the sites of `from_days`
+    (site pk → earliest day of its new readings), or with None those of the open follow scope (`open_follow_scope`).
+    Each site no run holds is continued from its stored status by its readings since, at most `readings_cap` of them
+    (see status.FOLLOWED). Sites with readings before their status' last day are left to their recompute."""
+    if from_days is not None:
+        open_follow_scope(session, from_days)
     _tune(session)
     try:
         with session.begin_nested():
             session.execute(text("SET LOCAL lock_timeout = '100ms'"))
-            session.execute(ENSURE_SITE_LOCK_ROWS, {"pks": pks})
-            locked = session.execute(LOCK_FREE_SITES, {"pks": pks}).scalars().all()
+            session.execute(ENSURE_FOLLOW_LOCK_ROWS)
+            busy = dict(session.execute(LOCK_FREE_SITES).all())
     except OperationalError as error:
         if getattr(error.orig, "sqlstate", None) != LOCK_NOT_AVAILABLE:
             raise
-        return Followed(0, pks)
+        return Followed(0, dict(session.execute(EVERY_FOLLOW_SITE).all()))
     # A statement of its own, after the locks: it sees what a run that held a site committed.
-    written = follow_status(session, params.as_sql(), as_of, {pk: from_days[pk] for pk in locked},
-                            readings_cap=readings_cap)
-    return Followed(written, sorted(set(pks) - set(locked)))
+    written = follow_status(session, params.as_sql(), as_of, readings_cap=readings_cap)
+    return Followed(written, busy)
 
 
 @contextmanager
 def _locked_scope(session: Session, sites: SiteSelection, from_day: dt.date | None,
                   shard: tuple[int, int] | None) -> Iterator[int]:
     """The scope table of the selected sites, each locked for the transaction; yields how many there are."""
-    _open_scope(session, sites, from_day, shard)
+    count = _open_scope(session, sites, from_day, shard)
     if sites is None and shard is None:
         session.execute(LOCK_ALL)
-        yield session.execute(COUNT_SCOPE).scalar_one()
-    else:
+    elif session.execute(LOCK).scalar_one() < count:
         session.execute(ENSURE_LOCK_ROWS)
-        yield session.execute(LOCK).scalar_one()
+        session.execute(LOCK)
+    yield count
     session.execute(text("DROP TABLE compute_scope, rebuilt_days"))
 
 
 def _open_scope(session: Session, sites: SiteSelection, from_day: dt.date | None,
-                shard: tuple[int, int] | None) -> None:
+                shard: tuple[int, int] | None) -> int:
+    """The scope table of the selected sites (those that exist); returns how many it holds."""
     _tune(session)
     session.execute(text("DROP TABLE IF EXISTS compute_scope, rebuilt_days"))
     session.execute(CREATE_SCOPE)
     session.execute(CREATE_REBUILT)
     if sites is None:
         shards, index = (shard[1], shard[0]) if shard else (None, None)
-        session.execute(FILL_FROM_SITES, {"from_day": from_day, "shards": shards, "shard": index})
+        count = session.execute(FILL_FROM_SITES, {"from_day": from_day, "shards": shards, "shard": index}).rowcount
     else:
         days = dict(sites) if isinstance(sites, Mapping) else dict.fromkeys(sites, from_day)
-        session.execute(FILL_FROM_LIST, {"pks": list(days), "days": list(days.values())})
+        count = session.execute(FILL_FROM_LIST, {"pks": joined(days), "days": joined(days.values())}).rowcount
     session.execute(text("ALTER TABLE compute_scope ADD PRIMARY KEY (site_pk)"))
     session.execute(text("ANALYZE compute_scope"))
+    return count
 
 
 def _tune(session: Session) -> None:

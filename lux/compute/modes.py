@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from lux.compute.engine import Followed, follow_readings, recompute_rollups, recompute_sites
+from lux.compute.engine import Followed, follow_readings, open_follow_scope, recompute_rollups, recompute_sites
 from lux.compute.params import Params
 from lux.compute.runs import Run, recorded, settle_earlier_attempt
 from lux.compute.snapshots import build_snapshots
@@ -95,17 +95,19 @@ def run_follow(db: Database, sites_by_day: Mapping[str, Sequence[int]] | None = 
     as_of = as_of or fleet_today(db.settings.timezone)
     with db.session_scope() as session:
         if sites_by_day is None:
-            from_days = take_entries_to_follow(session)
+            open_follow_scope(session)
+            sites = take_entries_to_follow(session)
         else:
-            from_days = {}
+            from_days: dict[int, dt.date] = {}
             for day, pks in sites_by_day.items():
                 for pk in pks:
                     from_days[pk] = min(from_days.get(pk, dt.date.max), dt.date.fromisoformat(day))
-        done = follow_readings(session, params_for(db), as_of, from_days) if from_days else Followed(0, [])
+            sites = open_follow_scope(session, from_days)
+        done = follow_readings(session, params_for(db), as_of) if sites else Followed(0, {})
     busy: dict[str, list[int]] = {}
-    for pk in done.busy:
-        busy.setdefault(from_days[pk].isoformat(), []).append(pk)
-    return {"sites": len(from_days), "written": done.written, "busy": busy}
+    for pk, day in sorted(done.busy.items()):
+        busy.setdefault(day.isoformat(), []).append(pk)
+    return {"sites": sites, "written": done.written, "busy": busy}
 
 
 def fleet_refresh_owed(db: Database) -> bool:

@@ -105,9 +105,8 @@ def refresh_status(session: Session, params: dict, as_of: object, scope_sites: i
 # suggest. At most `readings_cap` new readings of a site (the oldest) are taken: a site far behind is continued that
 # far, the rest by later follows or its recompute, so one follow's work and the time it holds its sites stay bounded.
 FOLLOWED = text(f"""
-    WITH asked AS (  -- one row per site (follow_status binds a mapping)
-        SELECT u.pk AS site_pk, u.from_day
-          FROM unnest(CAST(:pks AS int[]), CAST(:from_days AS date[])) AS u(pk, from_day)
+    WITH asked AS (  -- one row per site
+        SELECT f.site_pk, f.from_day FROM follow_scope f
     ), stored AS (
         SELECT st.* FROM asked a JOIN site_status st ON st.site_pk = a.site_pk
          WHERE st.recent_days IS NOT NULL AND st.zero_read_days = :zero_read_days
@@ -167,12 +166,9 @@ FOLLOWED = text(f"""
 FOLLOW_READINGS_CAP = 48
 
 
-def follow_status(session: Session, params: dict, as_of: object, from_days: dict[int, object], *,
-                  readings_cap: int) -> int:
-    """Write the status as of `as_of` of the sites of `from_days` (site pk → earliest day of its new readings)
-    that FOLLOWED can continue from their stored status, by at most `readings_cap` new readings each; returns rows
-    written. The caller holds the sites' locks."""
-    pks = sorted(from_days)
-    bound = {**params, "as_of": as_of, "pks": pks, "from_days": [from_days[pk] for pk in pks],
-             "readings_cap": readings_cap}
+def follow_status(session: Session, params: dict, as_of: object, *, readings_cap: int) -> int:
+    """Write the status as of `as_of` of the sites of the follow scope (temporary table `follow_scope`: site pk →
+    earliest day of its new readings, see engine.py) that FOLLOWED can continue from their stored status, by at most
+    `readings_cap` new readings each; returns rows written. The caller holds the sites' locks."""
+    bound = {**params, "as_of": as_of, "readings_cap": readings_cap}
     return session.execute(FOLLOWED, bound).rowcount

@@ -86,8 +86,9 @@ def journal_event(request_id: str, journal_id: int, sites_by_day: dict[str, list
 
 
 # The status follow's cursor (one row, created if missing): locked for the caller's transaction, so follows take
-# turns, then moved past every entry after it. Entries a recompute has claimed are gone: their sites' statuses
-# come with that recompute.
+# turns, then moved past every entry after it, whose sites go into the follow's scope (a temporary table of the
+# transaction, see lux.compute.engine.open_follow_scope). Entries a recompute has claimed are gone: their sites'
+# statuses come with that recompute.
 ENSURE_FOLLOW_CURSOR = text("INSERT INTO status_follow_cursor (id, journal_id) VALUES (1, 0) ON CONFLICT DO NOTHING")
 LOCK_FOLLOW_CURSOR = text("SELECT journal_id FROM status_follow_cursor WHERE id = 1 FOR UPDATE")
 FOLLOW_ENTRIES = text("""
@@ -97,13 +98,15 @@ FOLLOW_ENTRIES = text("""
         UPDATE status_follow_cursor SET journal_id = (SELECT max(id) FROM entries)
          WHERE id = 1 AND EXISTS (SELECT 1 FROM entries)
     )
+    INSERT INTO follow_scope (site_pk, from_day)
     SELECT u.pk, min(u.day) FROM entries e, unnest(e.site_pks, e.from_days) AS u(pk, day) GROUP BY u.pk
 """)
 
 
-def take_entries_to_follow(session: Session) -> dict[int, dt.date]:
-    """The sites of the journal entries written since the last follow (site pk → earliest local day), in the
-    caller's transaction, which holds the cursor until it ends; a follow running meanwhile is waited for."""
+def take_entries_to_follow(session: Session) -> int:
+    """Put the sites of the journal entries written since the last follow (each with its earliest local day) into
+    the open follow scope, in the caller's transaction, which holds the cursor until it ends (a follow running
+    meanwhile is waited for); returns how many sites."""
     session.execute(ENSURE_FOLLOW_CURSOR)
     cursor = session.execute(LOCK_FOLLOW_CURSOR).scalar_one()
-    return dict(session.execute(FOLLOW_ENTRIES, {"cursor": cursor}).all())
+    return session.execute(FOLLOW_ENTRIES, {"cursor": cursor}).rowcount

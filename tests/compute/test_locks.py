@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
-from lux.compute.engine import _locked_scope, refresh_statuses
+from lux.compute.engine import Followed, _locked_scope, follow_readings, refresh_statuses
 from lux.compute.params import Params
 
 D = dt.date(2026, 6, 10)
@@ -56,3 +56,19 @@ def test_a_run_over_every_site_and_a_run_over_one_wait_for_each_other(database, 
         assert waits_for_the_other(database, one_site(second))
         assert waits_for_the_other(database, every_site)
     assert not waits_for_the_other(database, one_site(second))
+
+
+def test_a_follow_takes_the_sites_no_run_holds_and_gives_back_the_others_with_their_days(database, sites):
+    """A follow waits for no run: a site a run holds comes back with its day for the next attempt, the others are
+    followed; while a run holds every site (the table), every site comes back."""
+    first, second = sites
+    later = D + dt.timedelta(days=1)
+    asked = {first: D, second: later}
+    with database.session_scope() as session:  # the sites' first follow writes their lock rows
+        assert follow_readings(session, PARAMS, later, asked).busy == {}
+    with (database.session_scope() as holding, _locked_scope(holding, [first], None, None),
+          database.session_scope() as session):
+        assert follow_readings(session, PARAMS, later, asked).busy == {first: D}
+    with (database.session_scope() as holding, _locked_scope(holding, None, None, None),
+          database.session_scope() as session):
+        assert follow_readings(session, PARAMS, later, asked) == Followed(0, asked)

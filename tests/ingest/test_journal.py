@@ -46,19 +46,27 @@ def test_each_site_is_journalled_with_the_local_day_of_its_earliest_reading(data
 def test_a_follow_takes_every_entry_after_its_cursor_once(database):
     """Entries after the cursor, each site once with its earliest day; the cursor then passes them, so the next
     follow takes only what came after."""
+    from lux.compute.engine import open_follow_scope
     from lux.ingest.journal import mark_dirty, take_entries_to_follow
+
+    def taken(session) -> dict[int, dt.date]:
+        open_follow_scope(session)
+        count = take_entries_to_follow(session)
+        scope = dict(session.execute(text("SELECT site_pk, from_day FROM follow_scope")).all())
+        assert count == len(scope)
+        return scope
 
     day = dt.date(2026, 6, 1)
     with database.session_scope() as session:
         for n, pks in enumerate([[1, 2], [3], [2, 3, 4]]):
             mark_dirty(session, pks, reason=f"entry {n}", from_day=day + dt.timedelta(days=2 - n))
     with database.session_scope() as session:
-        assert take_entries_to_follow(session) == {1: day + dt.timedelta(days=2), 2: day, 3: day, 4: day}
+        assert taken(session) == {1: day + dt.timedelta(days=2), 2: day, 3: day, 4: day}
     with database.session_scope() as session:
-        assert take_entries_to_follow(session) == {}
+        assert taken(session) == {}
         mark_dirty(session, [5], reason="later", from_day=day)
     with database.session_scope() as session:
-        assert take_entries_to_follow(session) == {5: day}
+        assert taken(session) == {5: day}
 
 
 def test_a_sweep_spreads_a_backlog_naming_many_sites_over_its_parts(database):
