@@ -1,7 +1,8 @@
 """Computation benchmark: full rebuild, nightly refresh, status, set-based vs per-site loop, freshness.
 
     .venv/bin/python bench/compute.py [--sites 100000] [--days 365] [--loop-sites 10000] [--shards 4]
-                                      [--freshness-batches 100] [--skip-freshness] [--reuse] [--profile-shard]
+                                      [--freshness-batches 100] [--probe-interval 2] [--reads-per-day 4]
+                                      [--skip-freshness] [--reuse] [--profile-shard]
 
 Uses DATABASE_URL / REDIS_URL when set (a dedicated database `lux_bench_compute` on that server;
 the Celery queues of REDIS_URL's database are emptied first), otherwise embedded servers under
@@ -16,8 +17,11 @@ per site and day, a few faulty meters), then measures, with a real Celery worker
 - setbased_vs_loop: the set-based status of --loop-sites sites against a per-site loop (one
   indexed query per site, status computed in Python, as the original product did);
 - freshness: from `POST /readings` returning to the probe site's new status being readable, while
-  a paced background load of new readings for the other sites runs through the same API, with what the
-  status worker's follows did meanwhile (how many, how many sites each, how long: a site's cost under the load).
+  a paced background load of new readings for the other sites runs through the same API (--reads-per-day
+  rounds a day, each a reading of every site), with what the status worker's follows did meanwhile (how many,
+  how many sites each, how long: a site's cost under the load). A probe starts every --probe-interval seconds
+  whether the ones before have shown or not (so each lands at an arbitrary point of the follows' cycle), posts one
+  reading of its own site and polls its status every PROBE_POLL_S.
 
 `--reuse` keeps an already loaded database of the same size (results, journal and readings added
 by a previous run are cleared, so every run starts from the same state). Not a test: timings vary.
@@ -72,6 +76,8 @@ BATCH = 5000
 WORKER_CONCURRENCY = 2  # the bench worker's processes, as many as this machine's cores
 PROFILE_SHARDS = 20
 LOAD_CHUNK = 5000  # sites per INSERT … SELECT
+PROBE_POLL_S = 0.1  # a probe's status polls: the resolution of its delay
+PROBE_TIMEOUT_S = 60.0  # a probe not shown by then is missed
 NETWORKS = ("EE", "Vodafone", "O2", "Three")
 TARGETS = {"full_s": 90.0, "nightly_s": 5.0, "status_s": 1.0, "setbased_vs_loop": 10.0, "freshness_p95_s": 2.0}
 RESULT_TABLES = ("site_days", "site_tails", "site_status", "anomalies", "monthly_performance", "daily_rollups",
@@ -480,13 +486,16 @@ def compare_loop(db: Database, found: dict[int, str]) -> tuple[int, dict[str, in
 
 
 class Background:
-    """Paced POSTs of 5,000 new readings of the background sites, from a few client threads."""
+    """Paced POSTs of 5,000 new readings of the background sites, from a few client threads: round r posts a reading
+    of every site at instants[r], its register grown by 2.5 kWh per kWp a day."""
 
-    def __init__(self, port: int, token: str, fleet: list, args: argparse.Namespace, days: list[dt.datetime]) -> None:
+    def __init__(self, port: int, token: str, fleet: list, args: argparse.Namespace,
+                 instants: list[dt.datetime]) -> None:
         self.port, self.token, self.rate, self.clients = port, token, args.background_rate, args.clients
         self.chunks = [fleet[i:i + BATCH] for i in range(0, len(fleet), BATCH)]
         self.per_batch = len(fleet) / len(self.chunks)  # mean readings per batch, for pacing
-        self.days = days  # the evening instant of each free day, in order: round r posts days[r]
+        self.instants = instants
+        self.growth = 2.5 / args.reads_per_day  # kWh per kWp a round
         self.exhausted = threading.Event()
         self.lock = threading.Lock()
         self.next_batch = 0
@@ -513,13 +522,13 @@ class Background:
             return batch
 
     def _body(self, batch: int) -> bytes | None:
-        """Batch `batch`: one chunk of sites, each with its reading of the round's new day (None: no day left)."""
+        """Batch `batch`: one chunk of sites, each with its reading of the round's instant (None: no instant left)."""
         chunk = self.chunks[batch % len(self.chunks)]
         round_no = batch // len(self.chunks)
-        if round_no >= len(self.days):
+        if round_no >= len(self.instants):
             return None
-        at = self.days[round_no].isoformat()
-        rows = [reading_json(site_id, at, register + (round_no + 1) * capacity * 2.5, 5 + pk % 27, f"M{pk}")
+        at = self.instants[round_no].isoformat()
+        rows = [reading_json(site_id, at, register + (round_no + 1) * capacity * self.growth, 5 + pk % 27, f"M{pk}")
                 for pk, site_id, capacity, register in chunk]
         return ("[" + ",".join(rows) + "]").encode()
 
@@ -552,63 +561,71 @@ class Background:
         return done / max(end - start, 1e-9)
 
 
-def probe_once(conn: http.client.HTTPConnection, headers: dict, site: tuple, timeout_s: float) -> float | None:
-    """POST one new reading of the probe site, poll its status every 20 ms; seconds until it shows."""
+def probe_once(port: int, headers: dict, site: tuple, timeout_s: float) -> float | None:
+    """POST one new reading of the probe site, poll its status every PROBE_POLL_S; seconds until it shows."""
     pk, site_id, _capacity, register = site
     now = dt.datetime.now(dt.UTC)
     at = now.replace(microsecond=now.microsecond // 1000 * 1000)
     body = ("[" + reading_json(site_id, at.isoformat(), register + 1.0, 20, f"M{pk}") + "]").encode()
-    conn.request("POST", "/api/v1/readings", body=body, headers={**headers, "Content-Type": "application/json"})
-    response = conn.getresponse()
-    answer = json.loads(response.read())
-    returned = time.perf_counter()
-    if response.status != 200 or answer["accepted"] != 1:
-        raise SystemExit(f"probe POST failed: {response.status} {answer}")
-    while time.perf_counter() - returned < timeout_s:
-        conn.request("GET", f"/api/v1/sites/{site_id}/communication-status", headers=headers)
-        response = conn.getresponse()
-        shown = json.loads(response.read())
-        seen = time.perf_counter()
-        if response.status == 200 and shown.get("last_reading_at") and \
-                dt.datetime.fromisoformat(shown["last_reading_at"]) == at:
-            return seen - returned
-        time.sleep(0.02)
-    return None
-
-
-def free_days(after: dt.date, tz: str) -> list[dt.datetime]:
-    """Evening instants of the days after `after` up to yesterday: new days the background load may post."""
-    zone, today = ZoneInfo(tz), fleet_today(tz)
-    return [dt.datetime.combine(after + dt.timedelta(days=n), dt.time(20, 45), zone)
-            for n in range(1, (today - after).days)]
-
-
-def measure_freshness(port: int, token: str, fleet: list, args: argparse.Namespace, days: list) -> dict:
-    probes, others = fleet[-args.freshness_batches:], fleet[:-args.freshness_batches]
-    background = Background(port, token, others, args, days)
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    try:
+        conn.request("POST", "/api/v1/readings", body=body, headers={**headers, "Content-Type": "application/json"})
+        response = conn.getresponse()
+        answer = json.loads(response.read())
+        returned = time.perf_counter()
+        if response.status != 200 or answer["accepted"] != 1:
+            raise SystemExit(f"probe POST failed: {response.status} {answer}")
+        while time.perf_counter() - returned < timeout_s:
+            conn.request("GET", f"/api/v1/sites/{site_id}/communication-status", headers=headers)
+            response = conn.getresponse()
+            shown = json.loads(response.read())
+            seen = time.perf_counter()
+            if response.status == 200 and shown.get("last_reading_at") and \
+                    dt.datetime.fromisoformat(shown["last_reading_at"]) == at:
+                return seen - returned
+            time.sleep(PROBE_POLL_S)
+        return None
+    finally:
+        conn.close()
+
+
+def free_instants(after: dt.date, tz: str, reads_per_day: int) -> list[dt.datetime]:
+    """The instants of the background load's rounds: `reads_per_day` of each day after `after` up to yesterday, three
+    hours apart and the last at 20:45 (new readings the load may post)."""
+    zone, today = ZoneInfo(tz), fleet_today(tz)
+    times = [dt.time(20 - 3 * k, 45) for k in reversed(range(reads_per_day))]
+    return [dt.datetime.combine(after + dt.timedelta(days=n), at, zone)
+            for n in range(1, (today - after).days) for at in times]
+
+
+def measure_freshness(port: int, token: str, fleet: list, args: argparse.Namespace, instants: list) -> dict:
+    """A probe every --probe-interval seconds, each in a thread of its own, while the background load runs; probes
+    stop starting when the load has no instant left."""
+    probes, others = fleet[-args.freshness_batches:], fleet[:-args.freshness_batches]
+    background = Background(port, token, others, args, instants)
     headers = {"Authorization": f"Bearer {token}"}
-    delays: list[float] = []
-    missed = 0
     background.start()
     try:
         time.sleep(args.warmup)
         window_start = time.perf_counter()
-        for site in probes:
-            if background.exhausted.is_set():
-                break  # no new day left: the rest would not run beside the load
-            delay = probe_once(conn, headers, site, timeout_s=60)
-            if delay is None:
-                missed += 1
-            else:
-                delays.append(delay)
-            if background.errors:
-                raise SystemExit(f"background load failed: {background.errors[:2]}")
+        with ThreadPoolExecutor(max_workers=math.ceil(PROBE_TIMEOUT_S / args.probe_interval) + 2) as pool:
+            started = []
+            for n, site in enumerate(probes):
+                if background.stop.wait(max(0.0, window_start + n * args.probe_interval - time.perf_counter())):
+                    break
+                if background.exhausted.is_set() or background.errors:
+                    break  # no instant left (or the load failed): the rest would not run beside the load
+                started.append(pool.submit(probe_once, port, headers, site, PROBE_TIMEOUT_S))
+            outcomes = [future.result() for future in started]
         window_end = time.perf_counter()
+        if background.errors:
+            raise SystemExit(f"background load failed: {background.errors[:2]}")
     finally:
         background.finish()
-    return {"delays": delays, "missed": missed, "rate": background.rate_between(window_start, window_end),
-            "rounds": min(background.next_batch // len(background.chunks), len(days)),
+    delays = [delay for delay in outcomes if delay is not None]
+    return {"delays": delays, "missed": len(outcomes) - len(delays),
+            "rate": background.rate_between(window_start, window_end),
+            "rounds": min(background.next_batch // len(background.chunks), len(instants)),
             "window_s": window_end - window_start, "background_accepted": background.accepted}
 
 
@@ -652,7 +669,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--api-workers", type=int, default=4)
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds of background load before probing")
     parser.add_argument("--background-days", type=int, default=130,
-                        help="days left free after the loaded ones for the background load (one per site per round)")
+                        help="days left free after the loaded ones for the background load")
+    parser.add_argument("--reads-per-day", type=int, default=4, choices=range(1, 8),
+                        help="background rounds a free day (a reading of every site each)")
+    parser.add_argument("--probe-interval", type=float, default=2.0, help="seconds between two probes' starts")
     return parser.parse_args()
 
 
@@ -732,14 +752,16 @@ def run_freshness(args: argparse.Namespace, db: Database, env: dict, workdir: Pa
     port = free_port()
     with start_api(env, workdir, port, args.api_workers) as api:
         wait_for_api(api, port)
-        days = free_days(new_day, db.settings.timezone)
-        say(f"freshness: {args.freshness_batches} probes beside ≈{args.background_rate:,.0f} readings/s; "
-            f"{len(days)} new days free for the background load ({days[0].date()} … {days[-1].date()}) …")
-        fresh = measure_freshness(port, token, fleet, args, days)
+        instants = free_instants(new_day, db.settings.timezone, args.reads_per_day)
+        say(f"freshness: {args.freshness_batches} probes, one every {args.probe_interval:g} s, beside "
+            f"≈{args.background_rate:,.0f} readings/s; {len(instants)} rounds free for the background load "
+            f"({args.reads_per_day} a day, {instants[0].date()} … {instants[-1].date()}) …")
+        fresh = measure_freshness(port, token, fleet, args, instants)
     delays = fresh["delays"]
     results.update(freshness_median_s=statistics.median(delays) if delays else float("nan"),
                    freshness_p95_s=percentile(delays, 0.95), background_rate=fresh["rate"])
-    say(f"freshness: {len(delays)} probes seen, {fresh['missed']} missed (>60 s), window {fresh['window_s']:.1f}s, "
+    say(f"freshness: {len(delays)} probes seen, {fresh['missed']} missed (>{PROBE_TIMEOUT_S:g} s), "
+        f"window {fresh['window_s']:.1f}s, "
         f"rounds {fresh['rounds']}, "
         f"background accepted {fresh['background_accepted']:,}, max " + (f"{max(delays):.2f}s" if delays else "-"))
     say(follow_summary(workdir / "worker-status.log"))
