@@ -214,8 +214,15 @@ def reset_for_reuse(url: str, last_day: dt.date, tz: str) -> None:
     say(f"reuse: removed {deleted} readings added by an earlier run, emptied the result tables")
 
 
+# Server settings the figures depend on, printed with them: a server without autovacuum (some test servers) lets the
+# tables the freshness load rewrites bloat for the whole run, which no deployment of Lux does.
+SERVER_SETTINGS = ("autovacuum", "shared_buffers", "max_wal_size", "wal_buffers", "work_mem", "max_worker_processes")
+
+
 def prepare_database(url: str, args: argparse.Namespace, tz: str) -> tuple[dt.date, dt.date]:
     """The loaded (first_day, last_day), loading the fleet unless a matching one is reused."""
+    with admin_connect(url) as conn:
+        say("server: " + " ".join(f"{name}={conn.execute(f'SHOW {name}').fetchone()[0]}" for name in SERVER_SETTINGS))
     meta = stored_meta(url)
     if args.reuse and meta and meta[:2] == (args.sites, args.days):
         reset_for_reuse(url, meta[3], tz)
@@ -631,18 +638,18 @@ def measure_freshness(port: int, token: str, fleet: list, args: argparse.Namespa
             "window_s": window_end - window_start, "background_accepted": background.accepted}
 
 
-FOLLOW_LINE = re.compile(r"task=lux\.status\.follow sites=(\d+) written=\d+ busy=\d+ attempt=(\d+) "
-                         r"seconds=([\d.]+)")
+FOLLOW_LINE = re.compile(r"task=lux\.status\.follow sites=(\d+) written=\d+ held=(\d+) seconds=([\d.]+)")
 
 
 def follow_summary(log_path: Path) -> str:
     """What the status worker's follows did during the load (from its INFO lines): where a probe's wait goes."""
-    follows = [(int(sites), float(seconds)) for sites, attempt, seconds
-               in FOLLOW_LINE.findall(log_path.read_text(errors="replace")) if attempt == "0" and int(sites)]
+    follows = [(int(sites), int(held), float(seconds)) for sites, held, seconds
+               in FOLLOW_LINE.findall(log_path.read_text(errors="replace")) if int(sites)]
     if not follows:
         return "follows: none logged"
-    sites, seconds = [n for n, _ in follows], [s for _, s in follows]
+    sites, held, seconds = ([row[k] for row in follows] for k in range(3))
     return (f"follows: {len(follows)}, sites median {statistics.median(sites):,.0f} max {max(sites):,}, "
+            f"held by a run median {statistics.median(held):,.0f} max {max(held):,}, "
             f"seconds median {statistics.median(seconds):.2f} max {max(seconds):.2f}, "
             f"{1e6 * sum(seconds) / sum(sites):.0f} µs a site")
 

@@ -50,6 +50,8 @@ class StatusFollowCursor(Base):
 
     Each follow takes the entries after it (those no recompute has claimed yet), so however many
     events a burst sends, each entry's sites are followed once, in as few runs as the worker can.
+    The sites a follow found held by a run wait here for the next follow (`held_pks`, with the earliest
+    day of their new readings and since when they are held).
     """
 
     __tablename__ = "status_follow_cursor"
@@ -57,3 +59,6 @@ class StatusFollowCursor(Base):
 
     id: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
     journal_id: Mapped[int] = mapped_column(BigInteger)
+    held_pks: Mapped[list[int]] = mapped_column(ARRAY(Integer), server_default="{}")
+    held_days: Mapped[list[dt.date]] = mapped_column(ARRAY(Date), server_default="{}")
+    held_since: Mapped[list[dt.datetime]] = mapped_column(ARRAY(DateTime(timezone=True)), server_default="{}")

@@ -138,10 +138,16 @@ def recompute_rollups(session: Session, as_of: dt.date, from_day: dt.date | None
     return rebuild_rollups(session, as_of, from_day, to_day)
 
 
-# The sites a follow continues (pk → earliest day of its new readings) stay in the database from the journal to the
-# status statement: a fleet's worth of them never passes through Python (see lux.db.joined for what that costs).
+# The sites a follow continues (pk → earliest day of its new readings, and since when a run holds it if an earlier
+# follow found it held) stay in the database from the journal to the status statement, and those a run holds go to
+# `follow_held`: a fleet's worth of them never passes through Python (see lux.db.joined for what that costs).
 CREATE_FOLLOW_SCOPE = text("""
-    CREATE TEMP TABLE follow_scope (site_pk int NOT NULL, from_day date NOT NULL) ON COMMIT DROP
+    CREATE TEMP TABLE follow_scope (site_pk int NOT NULL, from_day date NOT NULL, held_since timestamptz)
+        ON COMMIT DROP
+""")
+CREATE_FOLLOW_HELD = text("""
+    CREATE TEMP TABLE follow_held (site_pk int NOT NULL, from_day date NOT NULL, held_since timestamptz NOT NULL)
+        ON COMMIT DROP
 """)
 FILL_FOLLOW_SCOPE = text("""
     INSERT INTO follow_scope (site_pk, from_day)
@@ -150,8 +156,8 @@ FILL_FOLLOW_SCOPE = text("""
 """)
 
 # Following new readings takes the lock rows of the sites no run holds, and waits for none: a site a run holds gets
-# its status from that run or from a later attempt, so it leaves the follow scope and goes back to the caller. A run
-# over every site holds the whole table; then nothing is taken (the lock timeout).
+# its status from that run or from a later attempt, so it moves from the follow scope to `follow_held`. A run over
+# every site holds the whole table; then nothing is taken (the lock timeout) and every site is held.
 ENSURE_FOLLOW_LOCK_ROWS = text("""
     INSERT INTO compute_locks (site_pk)
     SELECT f.site_pk FROM follow_scope f
@@ -164,28 +170,34 @@ LOCK_FREE_SITES = text("""
     WITH locked AS MATERIALIZED (
         SELECT l.site_pk FROM compute_locks l JOIN follow_scope f ON f.site_pk = l.site_pk
          ORDER BY l.site_pk FOR UPDATE OF l SKIP LOCKED
+    ), held AS (
+        DELETE FROM follow_scope f WHERE NOT EXISTS (SELECT 1 FROM locked k WHERE k.site_pk = f.site_pk)
+        RETURNING f.site_pk, f.from_day, coalesce(f.held_since, now()) AS held_since
     )
-    DELETE FROM follow_scope f WHERE NOT EXISTS (SELECT 1 FROM locked k WHERE k.site_pk = f.site_pk)
-    RETURNING f.site_pk, f.from_day
+    INSERT INTO follow_held SELECT * FROM held
 """)
-EVERY_FOLLOW_SITE = text("SELECT site_pk, from_day FROM follow_scope")
+EVERY_SITE_HELD = text("""
+    INSERT INTO follow_held SELECT site_pk, from_day, coalesce(held_since, now()) FROM follow_scope
+""")
 LOCK_NOT_AVAILABLE = "55P03"
 
 
 @dataclass(frozen=True)
 class Followed:
-    """What following new readings did: statuses written, and the sites a run held (pk → earliest new day), to try
-    again."""
+    """What following new readings did: statuses written, and how many sites a run held (left in `follow_held`, to
+    try again)."""
 
     written: int
-    busy: dict[int, dt.date]
+    held: int
 
 
 def open_follow_scope(session: Session, from_days: Mapping[int, dt.date] | None = None) -> int:
     """The follow scope of this transaction, empty (for `journal.take_entries_to_follow` to fill) or holding
-    `from_days` (site pk → earliest day of its new readings); returns how many sites it holds."""
-    session.execute(text("DROP TABLE IF EXISTS follow_scope"))
+    `from_days` (site pk → earliest day of its new readings), and its empty `follow_held`; returns how many sites the
+    scope holds."""
+    session.execute(text("DROP TABLE IF EXISTS follow_scope, follow_held"))
     session.execute(CREATE_FOLLOW_SCOPE)
+    session.execute(CREATE_FOLLOW_HELD)
     if not from_days:
         return 0
     return session.execute(FILL_FOLLOW_SCOPE, {"pks": joined(from_days), "days": joined(from_days.values())}).rowcount
@@ -205,14 +217,14 @@ def follow_readings(session: Session, params: Params, as_of: dt.date,
         with session.begin_nested():
             session.execute(text("SET LOCAL lock_timeout = '100ms'"))
             session.execute(ENSURE_FOLLOW_LOCK_ROWS)
-            busy = dict(session.execute(LOCK_FREE_SITES).all())
+            held = session.execute(LOCK_FREE_SITES).rowcount
     except OperationalError as error:
         if getattr(error.orig, "sqlstate", None) != LOCK_NOT_AVAILABLE:
             raise
-        return Followed(0, dict(session.execute(EVERY_FOLLOW_SITE).all()))
+        return Followed(0, session.execute(EVERY_SITE_HELD).rowcount)
     # A statement of its own, after the locks: it sees what a run that held a site committed.
     written = follow_status(session, params.as_sql(), as_of, readings_cap=readings_cap)
-    return Followed(written, busy)
+    return Followed(written, held)
 
 
 @contextmanager

@@ -9,7 +9,7 @@ results are committed.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -19,7 +19,7 @@ from lux.compute.params import Params
 from lux.compute.runs import Run, recorded, settle_earlier_attempt
 from lux.compute.snapshots import build_snapshots
 from lux.db import Database
-from lux.ingest.journal import backlog, claim_journal_entries, has_pending, take_entries_to_follow
+from lux.ingest.journal import backlog, claim_journal_entries, has_pending, keep_held, take_entries_to_follow
 from lux.timeutil import fleet_today
 
 REQUEST_FLEET_REFRESH = text("INSERT INTO fleet_refresh_requests (from_day) VALUES (:from_day)")
@@ -84,30 +84,25 @@ def sweep_shares(db: Database, *, older_than_s: float, parts: int, min_sites: in
     return [entries // parts + (1 if part < entries % parts else 0) for part in range(parts)]
 
 
-def run_follow(db: Database, sites_by_day: Mapping[str, Sequence[int]] | None = None,
-               as_of: dt.date | None = None) -> dict:
+# A site held by runs this long is left to its recompute (which writes its status in any case): longer than a
+# recompute beside a heavy load takes, so a reading committed after the holder read the readings still shows.
+FOLLOW_HOLD_MAX_S = 120.0
+
+
+def run_follow(db: Database, as_of: dt.date | None = None) -> dict:
     """The status of sites that new readings reached, ahead of their recompute: those of every journal entry
-    since the last follow (`sites_by_day` None), or the given ones (earliest local day → site pks).
+    since the last follow, and those the last follow found held by a run.
 
     Not recorded in `compute_runs`: it writes nothing the recompute of the same journal entries does not
-    write again. `busy`: the sites a run held, by day, for another attempt.
+    write again. `held`: how many sites a run held, kept for the next follow.
     """
     as_of = as_of or fleet_today(db.settings.timezone)
     with db.session_scope() as session:
-        if sites_by_day is None:
-            open_follow_scope(session)
-            sites = take_entries_to_follow(session)
-        else:
-            from_days: dict[int, dt.date] = {}
-            for day, pks in sites_by_day.items():
-                for pk in pks:
-                    from_days[pk] = min(from_days.get(pk, dt.date.max), dt.date.fromisoformat(day))
-            sites = open_follow_scope(session, from_days)
-        done = follow_readings(session, params_for(db), as_of) if sites else Followed(0, {})
-    busy: dict[str, list[int]] = {}
-    for pk, day in sorted(done.busy.items()):
-        busy.setdefault(day.isoformat(), []).append(pk)
-    return {"sites": sites, "written": done.written, "busy": busy}
+        open_follow_scope(session)
+        sites = take_entries_to_follow(session)
+        done = follow_readings(session, params_for(db), as_of) if sites else Followed(0, 0)
+        held = keep_held(session, max_held_s=FOLLOW_HOLD_MAX_S)
+    return {"sites": sites, "written": done.written, "held": held}
 
 
 def fleet_refresh_owed(db: Database) -> bool:

@@ -86,27 +86,57 @@ def journal_event(request_id: str, journal_id: int, sites_by_day: dict[str, list
 
 
 # The status follow's cursor (one row, created if missing): locked for the caller's transaction, so follows take
-# turns, then moved past every entry after it, whose sites go into the follow's scope (a temporary table of the
-# transaction, see lux.compute.engine.open_follow_scope). Entries a recompute has claimed are gone: their sites'
-# statuses come with that recompute.
+# turns, then moved past every entry after it. The sites of those entries and those the last follow found held by a
+# run (kept in the cursor) go into the follow's scope (a temporary table of the transaction, see
+# lux.compute.engine.open_follow_scope), each once, with its earliest day and since when it is held. Entries a
+# recompute has claimed are gone: their sites' statuses come with that recompute.
 ENSURE_FOLLOW_CURSOR = text("INSERT INTO status_follow_cursor (id, journal_id) VALUES (1, 0) ON CONFLICT DO NOTHING")
 LOCK_FOLLOW_CURSOR = text("SELECT journal_id FROM status_follow_cursor WHERE id = 1 FOR UPDATE")
 FOLLOW_ENTRIES = text("""
     WITH entries AS (
         SELECT j.id, j.site_pks, j.from_days FROM ingest_journal j WHERE j.id > :cursor
     ), moved AS (
-        UPDATE status_follow_cursor SET journal_id = (SELECT max(id) FROM entries)
-         WHERE id = 1 AND EXISTS (SELECT 1 FROM entries)
+        UPDATE status_follow_cursor
+           SET journal_id = coalesce((SELECT max(id) FROM entries), journal_id), held_pks = '{}', held_days = '{}',
+               held_since = '{}'
+         WHERE id = 1
     )
-    INSERT INTO follow_scope (site_pk, from_day)
-    SELECT u.pk, min(u.day) FROM entries e, unnest(e.site_pks, e.from_days) AS u(pk, day) GROUP BY u.pk
+    INSERT INTO follow_scope (site_pk, from_day, held_since)
+    SELECT s.pk, min(s.day), min(s.since)
+      FROM (SELECT u.pk, u.day, CAST(NULL AS timestamptz) AS since
+              FROM entries e, unnest(e.site_pks, e.from_days) AS u(pk, day)
+            UNION ALL
+            SELECT h.pk, h.day, h.since
+              FROM status_follow_cursor c, unnest(c.held_pks, c.held_days, c.held_since) AS h(pk, day, since)
+             WHERE c.id = 1) s
+     GROUP BY s.pk
 """)
 
 
 def take_entries_to_follow(session: Session) -> int:
-    """Put the sites of the journal entries written since the last follow (each with its earliest local day) into
-    the open follow scope, in the caller's transaction, which holds the cursor until it ends (a follow running
-    meanwhile is waited for); returns how many sites."""
+    """Put the sites of the journal entries written since the last follow (each with its earliest local day), and
+    those the last follow left held, into the open follow scope, in the caller's transaction, which holds the cursor
+    until it ends (a follow running meanwhile is waited for); returns how many sites."""
     session.execute(ENSURE_FOLLOW_CURSOR)
     cursor = session.execute(LOCK_FOLLOW_CURSOR).scalar_one()
     return session.execute(FOLLOW_ENTRIES, {"cursor": cursor}).rowcount
+
+
+# The sites this follow found held (`follow_held`), for the next follow, unless held longer than :max_held_s: those
+# are left to their recompute.
+KEEP_HELD = text("""
+    UPDATE status_follow_cursor
+       SET (held_pks, held_days, held_since) = (
+           SELECT coalesce(array_agg(h.site_pk), '{}'), coalesce(array_agg(h.from_day), '{}'),
+                  coalesce(array_agg(h.held_since), '{}')
+             FROM follow_held h WHERE h.held_since > now() - make_interval(secs => :max_held_s))
+     WHERE id = 1
+    RETURNING cardinality(held_pks)
+""")
+
+
+def keep_held(session: Session, *, max_held_s: float) -> int:
+    """Keep the sites this follow found held by a run in the cursor, for the next follow to try again, unless held
+    for more than `max_held_s` seconds; returns how many are kept. The caller holds the cursor
+    (take_entries_to_follow)."""
+    return session.execute(KEEP_HELD, {"max_held_s": max_held_s}).scalar_one()

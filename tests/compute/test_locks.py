@@ -58,17 +58,23 @@ def test_a_run_over_every_site_and_a_run_over_one_wait_for_each_other(database, 
     assert not waits_for_the_other(database, one_site(second))
 
 
-def test_a_follow_takes_the_sites_no_run_holds_and_gives_back_the_others_with_their_days(database, sites):
-    """A follow waits for no run: a site a run holds comes back with its day for the next attempt, the others are
-    followed; while a run holds every site (the table), every site comes back."""
+def test_a_follow_takes_the_sites_no_run_holds_and_keeps_the_others_with_their_days(database, sites):
+    """A follow waits for no run: a site a run holds goes to `follow_held` with its day and since when, the others
+    are followed; while a run holds every site (the table), every site is held."""
     first, second = sites
     later = D + dt.timedelta(days=1)
     asked = {first: D, second: later}
+
+    def held(session) -> dict[int, dt.date]:
+        rows = session.execute(text("SELECT site_pk, from_day, held_since FROM follow_held")).all()
+        assert all(since is not None for _pk, _day, since in rows)
+        return {pk: day for pk, day, _since in rows}
+
     with database.session_scope() as session:  # the sites' first follow writes their lock rows
-        assert follow_readings(session, PARAMS, later, asked).busy == {}
+        assert follow_readings(session, PARAMS, later, asked).held == 0 and held(session) == {}
     with (database.session_scope() as holding, _locked_scope(holding, [first], None, None),
           database.session_scope() as session):
-        assert follow_readings(session, PARAMS, later, asked).busy == {first: D}
+        assert follow_readings(session, PARAMS, later, asked).held == 1 and held(session) == {first: D}
     with (database.session_scope() as holding, _locked_scope(holding, None, None, None),
           database.session_scope() as session):
-        assert follow_readings(session, PARAMS, later, asked) == Followed(0, asked)
+        assert follow_readings(session, PARAMS, later, asked) == Followed(0, 2) and held(session) == asked

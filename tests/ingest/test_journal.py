@@ -69,6 +69,36 @@ def test_a_follow_takes_every_entry_after_its_cursor_once(database):
         assert taken(session) == {5: day}
 
 
+def test_a_follow_keeps_the_sites_it_found_held_for_the_next_one_until_held_too_long(database):
+    """Sites a follow found held (follow_held) wait in the cursor; the next follow takes them with the new entries'
+    sites, each once with its earliest day and since when it is held; a site held longer than the limit is dropped
+    (left to its recompute)."""
+    from lux.compute.engine import open_follow_scope
+    from lux.ingest.journal import keep_held, mark_dirty, take_entries_to_follow
+
+    day = dt.date(2026, 6, 1)
+    with database.session_scope() as session:
+        mark_dirty(session, [1, 2, 3], reason="entry", from_day=day)
+    with database.session_scope() as session:
+        open_follow_scope(session)
+        assert take_entries_to_follow(session) == 3
+        session.execute(text("INSERT INTO follow_held VALUES (1, :day, now() - interval '10 s'), "
+                             "(2, :day, now() - interval '200 s')"), {"day": day})
+        assert keep_held(session, max_held_s=120) == 1
+        kept_since = session.execute(text("SELECT held_since[1] FROM status_follow_cursor")).scalar_one()
+    with database.session_scope() as session:
+        mark_dirty(session, [1, 4], reason="later", from_day=day + dt.timedelta(days=1))
+    with database.session_scope() as session:
+        open_follow_scope(session)
+        assert take_entries_to_follow(session) == 2
+        scope = {pk: (from_day, since) for pk, from_day, since in session.execute(text("SELECT * FROM follow_scope"))}
+        assert scope == {1: (day, kept_since), 4: (day + dt.timedelta(days=1), None)}
+        assert keep_held(session, max_held_s=120) == 0  # this follow found none held
+    with database.session_scope() as session:
+        open_follow_scope(session)
+        assert take_entries_to_follow(session) == 0
+
+
 def test_a_sweep_spreads_a_backlog_naming_many_sites_over_its_parts(database):
     """The oldest entries are shared out between the parts, at most one apart; a backlog of one entry, of too few
     sites or too recent for the sweep stays one recompute."""

@@ -18,8 +18,7 @@ from worker.base import LuxTask
 
 log = logging.getLogger(__name__)
 
-FOLLOW_ATTEMPTS = 20  # a site a run holds is tried again this many times, then left to its recompute
-FOLLOW_RETRY_S = 0.25
+FOLLOW_RETRY_S = 0.5  # a follow that left sites held sends the next one this long after, unless one is pending
 
 # One follow waits at a time, however many batches commit meanwhile: the API sends a follow only when it sets this
 # key (`follow_wanted`), and a follow clears it before it takes the journal entries, so a batch committed before the
@@ -36,18 +35,17 @@ def follow_wanted(client: redis.Redis) -> bool:
 
 
 @celery_app.task(bind=True, base=LuxTask, name="lux.status.follow", ignore_result=True)
-def follow(self: LuxTask, sites_by_day: dict[str, list[int]] | None = None, attempt: int = 0) -> dict:
-    """Write the status of the sites of every journal entry since the last follow (or of `sites_by_day`),
-    continued from their stored statuses by their new readings. One follow takes a whole burst, and one waits at a
-    time (`PENDING_KEY`). Sites held by a recompute are tried again shortly (the recompute writes their status
-    too)."""
-    if sites_by_day is None:
-        self.app.backend.client.delete(PENDING_KEY)
+def follow(self: LuxTask) -> dict:
+    """Write the status of the sites of every journal entry since the last follow, continued from their stored
+    statuses by their new readings. One follow takes a whole burst, and one waits at a time (`PENDING_KEY`). Sites
+    held by a recompute are kept for the next follow, which is sent shortly unless one is pending already (the
+    recompute writes their status too)."""
+    client = self.app.backend.client
+    client.delete(PENDING_KEY)
     started = time.perf_counter()
-    result = run_follow(self.app.lux_database, sites_by_day)
-    if result["busy"] and attempt < FOLLOW_ATTEMPTS:
-        follow.apply_async((result["busy"], attempt + 1), countdown=FOLLOW_RETRY_S)
-    log.info("task=%s sites=%s written=%s busy=%s attempt=%s seconds=%.3f", self.name, result["sites"],
-             result["written"], sum(len(pks) for pks in result["busy"].values()), attempt,
-             time.perf_counter() - started)
+    result = run_follow(self.app.lux_database)
+    if result["held"] and follow_wanted(client):
+        follow.apply_async(countdown=FOLLOW_RETRY_S)
+    log.info("task=%s sites=%s written=%s held=%s seconds=%.3f", self.name, result["sites"], result["written"],
+             result["held"], time.perf_counter() - started)
     return result
