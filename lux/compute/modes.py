@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from lux.compute.engine import Followed, follow_readings, open_follow_scope, recompute_rollups, recompute_sites
+from lux.compute.engine import follow_readings, open_follow_scope, recompute_rollups, recompute_sites
 from lux.compute.params import Params
 from lux.compute.runs import Run, recorded, settle_earlier_attempt
 from lux.compute.snapshots import build_snapshots
@@ -100,7 +100,9 @@ def run_follow(db: Database, as_of: dt.date | None = None) -> dict:
     with db.session_scope() as session:
         open_follow_scope(session)
         sites = take_entries_to_follow(session)
-        done = follow_readings(session, params_for(db), as_of) if sites else Followed(0, 0)
+        if not sites:  # nothing new, and no site kept held: the cursor stays as it is
+            return {"sites": 0, "written": 0, "held": 0}
+        done = follow_readings(session, params_for(db), as_of)
         held = keep_held(session, max_held_s=FOLLOW_HOLD_MAX_S)
     return {"sites": sites, "written": done.written, "held": held}
 

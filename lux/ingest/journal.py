@@ -96,10 +96,8 @@ FOLLOW_ENTRIES = text("""
     WITH entries AS (
         SELECT j.id, j.site_pks, j.from_days FROM ingest_journal j WHERE j.id > :cursor
     ), moved AS (
-        UPDATE status_follow_cursor
-           SET journal_id = coalesce((SELECT max(id) FROM entries), journal_id), held_pks = '{}', held_days = '{}',
-               held_since = '{}'
-         WHERE id = 1
+        UPDATE status_follow_cursor SET journal_id = (SELECT max(id) FROM entries)
+         WHERE id = 1 AND EXISTS (SELECT 1 FROM entries)
     )
     INSERT INTO follow_scope (site_pk, from_day, held_since)
     SELECT s.pk, min(s.day), min(s.since)
@@ -116,14 +114,15 @@ FOLLOW_ENTRIES = text("""
 def take_entries_to_follow(session: Session) -> int:
     """Put the sites of the journal entries written since the last follow (each with its earliest local day), and
     those the last follow left held, into the open follow scope, in the caller's transaction, which holds the cursor
-    until it ends (a follow running meanwhile is waited for); returns how many sites."""
+    until it ends (a follow running meanwhile is waited for); returns how many sites. The held ones stay in the cursor
+    until `keep_held` replaces them, which a caller that found any sites is to call."""
     session.execute(ENSURE_FOLLOW_CURSOR)
     cursor = session.execute(LOCK_FOLLOW_CURSOR).scalar_one()
     return session.execute(FOLLOW_ENTRIES, {"cursor": cursor}).rowcount
 
 
-# The sites this follow found held (`follow_held`), for the next follow, unless held longer than :max_held_s: those
-# are left to their recompute.
+# The sites this follow found held (`follow_held`), for the next follow, in place of those the cursor kept before
+# (which this follow took), unless held longer than :max_held_s: those are left to their recompute.
 KEEP_HELD = text("""
     UPDATE status_follow_cursor
        SET (held_pks, held_days, held_since) = (
