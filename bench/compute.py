@@ -22,7 +22,8 @@ per site and day, a few faulty meters), then measures, with a real Celery worker
   rounds a day, each a reading of every site), with what the status worker's follows did meanwhile (how many,
   how many sites each, how long: a site's cost under the load). A probe starts every --probe-interval seconds
   whether the ones before have shown or not (so each lands at an arbitrary point of the follows' cycle), posts one
-  reading of its own site and polls its status every PROBE_POLL_S.
+  reading of its own site and polls its status every PROBE_POLL_S. The probes see their own sites only; how far the
+  background sites' statuses are behind is sampled beside them (the fleet's lag: see FleetLag).
 
 `--reuse` keeps an already loaded database of the same size (results, journal and readings added
 by a previous run are cleared, so every run starts from the same state). Not a test: timings vary.
@@ -31,6 +32,7 @@ by a previous run are cleared, so every run starts from the same state). Not a t
 from __future__ import annotations
 
 import argparse
+import bisect
 import contextlib
 import datetime as dt
 import http.client
@@ -510,6 +512,8 @@ class Background:
         self.next_batch = 0
         self.accepted = 0
         self.log: list[tuple[float, int]] = []  # (monotonic time of the answer, accepted)
+        self.answered = defaultdict(int)  # round → batches answered
+        self.round_done: dict[int, float] = {}  # round → monotonic time its last batch was answered
         self.errors: list[str] = []
         self.stop = threading.Event()
         self.threads = [threading.Thread(target=self._client, daemon=True) for _ in range(self.clients)]
@@ -563,6 +567,10 @@ class Background:
             with self.lock:
                 self.accepted += answer["accepted"]
                 self.log.append((time.perf_counter(), answer["accepted"]))
+                round_no = batch // len(self.chunks)
+                self.answered[round_no] += 1
+                if self.answered[round_no] == len(self.chunks):
+                    self.round_done[round_no] = time.perf_counter()
 
     def rate_between(self, start: float, end: float) -> float:
         with self.lock:
@@ -607,16 +615,51 @@ def free_instants(after: dt.date, tz: str, reads_per_day: int) -> list[dt.dateti
             for n in range(1, (today - after).days) for at in times]
 
 
-def measure_freshness(port: int, token: str, fleet: list, args: argparse.Namespace, instants: list) -> dict:
-    """A probe every --probe-interval seconds, each in a thread of its own, while the background load runs; probes
-    stop starting when the load has no instant left."""
+class FleetLag:
+    """How far the background sites' statuses are behind, sampled every `interval` seconds: the 5th percentile of
+    their last readings gives the newest round that 95 % of them show; the lag is how long ago the next round was
+    fully accepted (0 while it is still being posted). The probes see their own sites only: under a load that keeps
+    recomputes holding most of the fleet, the probes' figures alone say nothing of the other statuses."""
+
+    SHOWN_BY_95 = """SELECT percentile_disc(0.05) WITHIN GROUP (ORDER BY last_reading_at) FROM site_status
+                      WHERE NOT site_pk = ANY(%s)"""
+
+    def __init__(self, url: str, background: Background, probe_pks: list[int], interval: float) -> None:
+        self.url, self.background, self.probe_pks, self.interval = url, background, probe_pks, interval
+        self.lags: list[float] = []
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def finish(self) -> None:
+        self.thread.join(timeout=60)
+
+    def _sample(self) -> None:
+        instants = self.background.instants
+        with admin_connect(self.url) as conn:
+            while not self.background.stop.wait(self.interval):
+                shown = conn.execute(self.SHOWN_BY_95, (self.probe_pks,)).fetchone()[0]
+                pending = bisect.bisect_right(instants, shown) if shown else 0  # the first round not shown by 95 %
+                now = time.perf_counter()
+                with self.background.lock:
+                    done = self.background.round_done.get(pending)
+                self.lags.append(now - done if done else 0.0)
+
+
+def measure_freshness(port: int, token: str, fleet: list, args: argparse.Namespace, instants: list,
+                      url: str) -> dict:
+    """A probe every --probe-interval seconds, each in a thread of its own, while the background load runs, and the
+    background statuses' lag sampled as often; probes stop starting when the load has no instant left."""
     probes, others = fleet[-args.freshness_batches:], fleet[:-args.freshness_batches]
     background = Background(port, token, others, args, instants)
+    lag = FleetLag(url, background, [site[0] for site in probes], args.probe_interval)
     headers = {"Authorization": f"Bearer {token}"}
     background.start()
     try:
         time.sleep(args.warmup)
         window_start = time.perf_counter()
+        lag.start()
         with ThreadPoolExecutor(max_workers=math.ceil(PROBE_TIMEOUT_S / args.probe_interval) + 2) as pool:
             started = []
             for n, site in enumerate(probes):
@@ -631,8 +674,9 @@ def measure_freshness(port: int, token: str, fleet: list, args: argparse.Namespa
             raise SystemExit(f"background load failed: {background.errors[:2]}")
     finally:
         background.finish()
+        lag.finish()
     delays = [delay for delay in outcomes if delay is not None]
-    return {"delays": delays, "missed": len(outcomes) - len(delays),
+    return {"delays": delays, "missed": len(outcomes) - len(delays), "fleet_lags": lag.lags,
             "rate": background.rate_between(window_start, window_end),
             "rounds": min(background.next_batch // len(background.chunks), len(instants)),
             "window_s": window_end - window_start, "background_accepted": background.accepted}
@@ -770,14 +814,19 @@ def run_freshness(args: argparse.Namespace, db: Database, env: dict, workdir: Pa
         say(f"freshness: {args.freshness_batches} probes, one every {args.probe_interval:g} s, beside "
             f"≈{args.background_rate:,.0f} readings/s; {len(instants)} rounds free for the background load "
             f"({args.reads_per_day} a day, {instants[0].date()} … {instants[-1].date()}) …")
-        fresh = measure_freshness(port, token, fleet, args, instants)
-    delays = fresh["delays"]
+        fresh = measure_freshness(port, token, fleet, args, instants, db.settings.database_url)
+    delays, lags = fresh["delays"], fresh["fleet_lags"]
     results.update(freshness_median_s=statistics.median(delays) if delays else float("nan"),
-                   freshness_p95_s=percentile(delays, 0.95), background_rate=fresh["rate"])
+                   freshness_p95_s=percentile(delays, 0.95), background_rate=fresh["rate"],
+                   fleet_lag_median_s=statistics.median(lags) if lags else float("nan"),
+                   fleet_lag_p95_s=percentile(lags, 0.95))
     say(f"freshness: {len(delays)} probes seen, {fresh['missed']} missed (>{PROBE_TIMEOUT_S:g} s), "
         f"window {fresh['window_s']:.1f}s, "
         f"rounds {fresh['rounds']}, "
         f"background accepted {fresh['background_accepted']:,}, max " + (f"{max(delays):.2f}s" if delays else "-"))
+    say(f"fleet lag: {len(lags)} samples, the next round 95 % of the background statuses did not show was accepted "
+        f"median {results['fleet_lag_median_s']:.2f}s, p95 {results['fleet_lag_p95_s']:.2f}s, max "
+        + (f"{max(lags):.2f}s" if lags else "-") + " before")
     say(follow_summary(workdir / "worker-status.log"))
 
 
@@ -796,7 +845,9 @@ def print_report(args: argparse.Namespace, results: dict) -> None:
     if "freshness_p95_s" in results:
         print(f"freshness_median_s={results['freshness_median_s']:.2f} "
               f"freshness_p95_s={results['freshness_p95_s']:.2f} "
-              f"background_readings_per_s={results['background_rate']:.0f}")
+              f"background_readings_per_s={results['background_rate']:.0f} "
+              f"fleet_lag_median_s={results['fleet_lag_median_s']:.2f} "
+              f"fleet_lag_p95_s={results['fleet_lag_p95_s']:.2f}")
     print(f"nightly_again_s={results['nightly_again_s']:.2f} (the next night, steady state)")
     print(f"full_s={results['full_s']:.2f} nightly_s={results['nightly_s']:.2f} status_s={results['status_s']:.2f} "
           f"setbased_vs_loop={results['setbased_vs_loop']:.2f}")
