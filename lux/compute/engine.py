@@ -16,7 +16,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import text
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from lux.compute.anomalies import rebuild_anomalies
@@ -155,37 +154,30 @@ FILL_FOLLOW_SCOPE = text("""
                                 AS u(pk, from_day)
 """)
 
-# Following new readings takes the lock rows of the sites no run holds, and waits for none: a site a run holds gets
-# its status from that run or from a later attempt, so it moves from the follow scope to `follow_held`. A run over
-# every site holds the whole table; then nothing is taken (the lock timeout) and every site is held.
-ENSURE_FOLLOW_LOCK_ROWS = text("""
-    INSERT INTO compute_locks (site_pk)
-    SELECT f.site_pk FROM follow_scope f
-     WHERE NOT EXISTS (SELECT 1 FROM compute_locks l WHERE l.site_pk = f.site_pk)
-       AND EXISTS (SELECT 1 FROM sites s WHERE s.id = f.site_pk)
-     ORDER BY f.site_pk
-    ON CONFLICT DO NOTHING
-""")
-LOCK_FREE_SITES = text("""
+# Following new readings waits for no run and holds no run up. It locks the status rows of its sites that no other
+# transaction has locked, and writes only those: a status row is locked by a run from the moment the run writes its
+# statuses until it commits, so such a site moves from the follow scope to `follow_held` (to try again). A site whose
+# run is still computing (its `compute_locks` row held) is followed all the same: the run's status, written later
+# from what its snapshot saw, does not replace one a follow wrote from a later reading (see status.py). Never
+# waiting, a follow never deadlocks with a run; a site with no status yet is left to its recompute (FOLLOWED).
+LOCK_FREE_STATUSES = text("""
     WITH locked AS MATERIALIZED (
-        SELECT l.site_pk FROM compute_locks l JOIN follow_scope f ON f.site_pk = l.site_pk
-         ORDER BY l.site_pk FOR UPDATE OF l SKIP LOCKED
+        SELECT st.site_pk FROM site_status st JOIN follow_scope f ON f.site_pk = st.site_pk
+           FOR NO KEY UPDATE OF st SKIP LOCKED
     ), held AS (
-        DELETE FROM follow_scope f WHERE NOT EXISTS (SELECT 1 FROM locked k WHERE k.site_pk = f.site_pk)
+        DELETE FROM follow_scope f
+         WHERE NOT EXISTS (SELECT 1 FROM locked k WHERE k.site_pk = f.site_pk)
+           AND EXISTS (SELECT 1 FROM site_status st WHERE st.site_pk = f.site_pk)
         RETURNING f.site_pk, f.from_day, coalesce(f.held_since, now()) AS held_since
     )
     INSERT INTO follow_held SELECT * FROM held
 """)
-EVERY_SITE_HELD = text("""
-    INSERT INTO follow_held SELECT site_pk, from_day, coalesce(held_since, now()) FROM follow_scope
-""")
-LOCK_NOT_AVAILABLE = "55P03"
 
 
 @dataclass(frozen=True)
 class Followed:
-    """What following new readings did: statuses written, and how many sites a run held (left in `follow_held`, to
-    try again)."""
+    """What following new readings did: statuses written, and how many sites' status rows a run held (left in
+    `follow_held`, to try again)."""
 
     written: int
     held: int
@@ -208,21 +200,14 @@ def follow_readings(session: Session, params: Params, as_of: dt.date,
                     readings_cap: int = FOLLOW_READINGS_CAP) -> Followed:
     """The status as of `as_of` of sites that new readings reached, ahead of their recompute: the sites of `from_days`
     (site pk → earliest day of its new readings), or with None those of the open follow scope (`open_follow_scope`).
-    Each site no run holds is continued from its stored status by its readings since, at most `readings_cap` of them
-    (see status.FOLLOWED). Sites with readings before their status' last day are left to their recompute."""
+    Each site whose status row no run holds is continued from its stored status by its readings since, at most
+    `readings_cap` of them (see status.FOLLOWED). Sites with readings before their status' last day are left to their
+    recompute."""
     if from_days is not None:
         open_follow_scope(session, from_days)
     _tune(session)
-    try:
-        with session.begin_nested():
-            session.execute(text("SET LOCAL lock_timeout = '100ms'"))
-            session.execute(ENSURE_FOLLOW_LOCK_ROWS)
-            held = session.execute(LOCK_FREE_SITES).rowcount
-    except OperationalError as error:
-        if getattr(error.orig, "sqlstate", None) != LOCK_NOT_AVAILABLE:
-            raise
-        return Followed(0, session.execute(EVERY_SITE_HELD).rowcount)
-    # A statement of its own, after the locks: it sees what a run that held a site committed.
+    held = session.execute(LOCK_FREE_STATUSES).rowcount
+    # A statement of its own, after the locks: it sees what a run that held a status row committed.
     written = follow_status(session, params.as_sql(), as_of, readings_cap=readings_cap)
     return Followed(written, held)
 

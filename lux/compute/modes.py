@@ -84,8 +84,8 @@ def sweep_shares(db: Database, *, older_than_s: float, parts: int, min_sites: in
     return [entries // parts + (1 if part < entries % parts else 0) for part in range(parts)]
 
 
-# A site held by runs this long is left to its recompute (which writes its status in any case): longer than a
-# recompute beside a heavy load takes, so a reading committed after the holder read the readings still shows.
+# A site whose status row runs held this long is left to its recompute (which writes its status in any case): longer
+# than a recompute beside a heavy load takes.
 FOLLOW_HOLD_MAX_S = 120.0
 
 
@@ -94,7 +94,7 @@ def run_follow(db: Database, as_of: dt.date | None = None) -> dict:
     since the last follow, and those the last follow found held by a run.
 
     Not recorded in `compute_runs`: it writes nothing the recompute of the same journal entries does not
-    write again. `held`: how many sites a run held, kept for the next follow.
+    write again. `held`: how many sites' status rows a run held, kept for the next follow.
     """
     as_of = as_of or fleet_today(db.settings.timezone)
     with db.session_scope() as session:

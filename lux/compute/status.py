@@ -1,7 +1,9 @@
 """Communication status of every scope site as of a day, from its tail or its last few site days.
 
 The table holds each site's status as of the latest day computed: a run as of an earlier day
-(a backfill) never replaces a later status.
+(a backfill) never replaces a later status. Nor does a run replace a status with a later last reading
+than the run saw: a follow (FOLLOWED) may write one from a reading committed after the run read the
+readings; that reading's journal entry brings a recompute of its own.
 """
 
 from __future__ import annotations
@@ -52,13 +54,16 @@ COMPUTED = f"""
                   FROM ({latest_closing_sql("sc.site_pk", ":as_of", "t.site_pk IS NULL")}) p) l ON true
     )"""
 
+# A run's status `{row}` replaces the stored one `st` unless that one is as of a later day or from a later reading.
+NOT_OLDER = "st.as_of <= {row}.as_of AND NOT coalesce(st.last_reading_at > {row}.last_reading_at, false)"
+
 # A large scope updates the stored rows through one join (cheaper than an upsert's probe per row) and
 # inserts the missing ones; a small one writes by key, so it does not read every stored status.
 STATUS_BY_JOIN = text(COMPUTED + f""", updated AS (
         UPDATE site_status st
            SET {ASSIGN_FROM.format(row="c")}, computed_at = now()
           FROM computed c
-         WHERE st.site_pk = c.site_pk AND st.as_of <= c.as_of
+         WHERE st.site_pk = c.site_pk AND {NOT_OLDER.format(row="c")}
         RETURNING 1
     ), inserted AS (
         INSERT INTO site_status (site_pk, {COLUMN_LIST}, computed_at)
@@ -70,13 +75,13 @@ STATUS_BY_JOIN = text(COMPUTED + f""", updated AS (
     SELECT (SELECT count(*) FROM updated) + (SELECT count(*) FROM inserted)
 """)
 
-# Written by key, unless a later as-of day is stored.
+# Written by key, unless a later as-of day or a later reading is stored.
 UPSERT = f"""
     INSERT INTO site_status AS st (site_pk, {COLUMN_LIST}, computed_at)
     SELECT c.*, now() FROM computed c
     ON CONFLICT (site_pk) DO UPDATE
        SET {ASSIGN_FROM.format(row="excluded")}, computed_at = excluded.computed_at
-     WHERE st.as_of <= excluded.as_of
+     WHERE {NOT_OLDER.format(row="excluded")}
 """
 STATUS_BY_KEY = text(COMPUTED + UPSERT)
 

@@ -139,9 +139,9 @@ def test_later_batches_move_the_dirty_day_back_only(sites, database, settings):
 
 def test_a_new_reading_shows_in_the_status_through_the_status_queue(client, auth, sites, celery_worker, database):
     """The status queue's task takes the journal entries since the last follow and writes their sites' statuses,
-    with no recompute; and it waits for none: while a run holds E1, the follow keeps E1 for the next one and sends it,
-    and once the site is free E1's status shows the new reading (written by a later follow or by the recompute that
-    held it)."""
+    with no recompute; and it waits for none: while a run holds E1's status row (it has written E1's status and not
+    committed), the follow keeps E1 for the next one and sends it, and once the row is free E1's status shows the new
+    reading (written by a later follow)."""
     from lux.compute import modes
     from lux.ingest.journal import mark_dirty
     from worker.tasks.status import follow
@@ -180,8 +180,8 @@ def test_a_new_reading_shows_in_the_status_through_the_status_queue(client, auth
         wait_for(lambda result: result["written"] == 1, "writing E1")
         assert e1_status()[:3] == (dt.datetime(2026, 3, 30, 19, tzinfo=dt.UTC), 5.0, 17)
 
-        with database.engine.connect() as holder:  # a run holding E1
-            holder.execute(text("SELECT 1 FROM compute_locks WHERE site_pk = :pk FOR UPDATE"), {"pk": sites["E1"]})
+        with database.engine.connect() as holder:  # a run writing E1's status
+            holder.execute(text("SELECT 1 FROM site_status WHERE site_pk = :pk FOR NO KEY UPDATE"), {"pk": sites["E1"]})
             answer = client.post("/api/v1/readings", headers=auth("ingest"), json=[
                 {"site_id": "E1", "reading_at": "2026-03-31T19:00:00Z", "register_kwh": 7, "signal_level": 12}])
             assert answer.get_json()["event"] == "queued"

@@ -38,8 +38,8 @@ def follow_wanted(client: redis.Redis) -> bool:
 def follow(self: LuxTask) -> dict:
     """Write the status of the sites of every journal entry since the last follow, continued from their stored
     statuses by their new readings. One follow takes a whole burst, and one waits at a time (`PENDING_KEY`). Sites
-    held by a recompute are kept for the next follow, which is sent shortly unless one is pending already (the
-    recompute writes their status too)."""
+    whose status row a recompute is writing are kept for the next follow, which is sent shortly unless one is
+    pending already (the recompute writes their status too)."""
     client = self.app.backend.client
     client.delete(PENDING_KEY)
     started = time.perf_counter()
