@@ -95,14 +95,16 @@ def test_a_follow_waits_for_no_run_and_keeps_the_sites_whose_status_a_run_is_wri
 def test_a_run_keeps_the_status_a_follow_wrote_from_a_reading_the_run_did_not_see(database, sites, monkeypatch,
                                                                                   by_key_max_sites):
     """A run reads the readings, then a reading commits and a follow writes the status from it while the run waits
-    to write its own (the follow holds the status row): the run's status, older, does not replace the follow's."""
+    to write its own (the follow holds the status row): the run's status, older, does not replace the follow's, and
+    the run's episodes go by its own days (a low signal runs on over the days after its last reading day)."""
     monkeypatch.setattr(status, "BY_KEY_MAX_SITES", by_key_max_sites)
     first = sites[0]
     later = D + dt.timedelta(days=1)
 
     def add_reading(day: dt.date, kwh: float) -> None:
         with database.session_scope() as session:
-            session.execute(text("INSERT INTO readings (site_pk, reading_at, register_kwh) VALUES (:pk, :at, :kwh)"),
+            session.execute(text("INSERT INTO readings (site_pk, reading_at, register_kwh, signal_level) "
+                                 "VALUES (:pk, :at, :kwh, 5)"),
                             {"pk": first, "at": dt.datetime.combine(day, dt.time(18), dt.UTC), "kwh": kwh})
 
     def last_reading() -> dt.datetime:
@@ -110,10 +112,18 @@ def test_a_run_keeps_the_status_a_follow_wrote_from_a_reading_the_run_did_not_se
             return conn.execute(text("SELECT last_reading_at FROM site_status WHERE site_pk = :pk"),
                                 {"pk": first}).scalar_one()
 
+    def episodes() -> list[tuple]:
+        with database.engine.connect() as conn:
+            return conn.execute(text("SELECT type, start_day, end_day, details FROM anomalies WHERE site_pk = :pk "
+                                     "ORDER BY type, start_day"), {"pk": first}).all()
+
     for n, kwh in enumerate((10.0, 12.0, 14.0)):
-        add_reading(D - dt.timedelta(days=2 - n), kwh)
+        add_reading(D - dt.timedelta(days=5 - n), kwh)
     with database.session_scope() as session:
         recompute_sites(session, PARAMS, later, sites=[first])
+    before = episodes()
+    assert [(kind, start, end) for kind, start, end, _details in before] == [("low_signal", D - dt.timedelta(days=5),
+                                                                              None)]
     with database.session_scope() as follow:
         follow.execute(text("SELECT 1 FROM site_status WHERE site_pk = :pk FOR NO KEY UPDATE"), {"pk": first})
         with ThreadPoolExecutor(1) as pool:
@@ -131,6 +141,7 @@ def test_a_run_keeps_the_status_a_follow_wrote_from_a_reading_the_run_did_not_se
             follow.commit()
             assert recomputed.result(timeout=10) == 1
     assert last_reading() == dt.datetime.combine(later, dt.time(18), dt.UTC)
+    assert episodes() == before
     with database.session_scope() as session:  # the reading's own recompute
         recompute_sites(session, PARAMS, later, sites=[first])
     assert last_reading() == dt.datetime.combine(later, dt.time(18), dt.UTC)
