@@ -124,13 +124,15 @@ def test_a_run_keeps_the_status_a_follow_wrote_from_a_reading_the_run_did_not_se
     before = episodes()
     assert [(kind, start, end) for kind, start, end, _details in before] == [("low_signal", D - dt.timedelta(days=5),
                                                                               None)]
-    with database.session_scope() as follow:
+    def run() -> int:
+        with database.session_scope() as session:
+            session.execute(text("SET LOCAL lock_timeout = '20s'"))  # a failed follow below must not leave it waiting
+            return recompute_sites(session, PARAMS, later, sites=[first]).sites
+
+    with ThreadPoolExecutor(1) as pool, database.session_scope() as follow:
         follow.execute(text("SELECT 1 FROM site_status WHERE site_pk = :pk FOR NO KEY UPDATE"), {"pk": first})
-        with ThreadPoolExecutor(1) as pool:
-            def run() -> int:
-                with database.session_scope() as session:
-                    return recompute_sites(session, PARAMS, later, sites=[first]).sites
-            recomputed = pool.submit(run)
+        recomputed = pool.submit(run)
+        try:
             waiting_for_a_lock = text("SELECT count(*) FROM pg_locks WHERE NOT granted")
             deadline = time.monotonic() + 10
             while not follow.execute(waiting_for_a_lock).scalar_one():  # the run has read the readings
@@ -139,7 +141,9 @@ def test_a_run_keeps_the_status_a_follow_wrote_from_a_reading_the_run_did_not_se
             add_reading(later, 16.0)
             assert follow_readings(follow, PARAMS, later, {first: later}) == Followed(1, 0)
             follow.commit()
-            assert recomputed.result(timeout=10) == 1
+        finally:
+            follow.rollback()  # (after the commit, nothing) the run goes on
+        assert recomputed.result(timeout=30) == 1
     assert last_reading() == dt.datetime.combine(later, dt.time(18), dt.UTC)
     assert episodes() == before
     with database.session_scope() as session:  # the reading's own recompute
