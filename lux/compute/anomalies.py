@@ -21,19 +21,18 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-# The last reading day a site's episodes run to: its stored status' (as of the latest day computed, maybe later than
-# this run's), but never past the run's own tail: a follow may have written the status from a reading committed after
-# the run read the readings (then the run's status is not written, see status.py), and its days are not built yet.
-# (Not `least`, which ignores a null: a status without a reading day as of its day has none.)
-LAST_DAY = """LEFT JOIN site_tails t ON t.site_pk = st.site_pk
-          CROSS JOIN LATERAL (SELECT CASE WHEN t.last_day < st.last_day THEN t.last_day ELSE st.last_day END
-                                     AS day) last"""
-
-WINDOW = text(f"""
+# Each scope site's last reading day (`last_day`), which its episodes run to, and its cut. The last reading day is
+# the stored status' (as of the latest day computed, maybe later than this run's), but never past the run's own tail:
+# a follow may have written the status from a reading committed after the run read the readings (then the run's
+# status is not written, see status.py), and its days are not built yet. (Not `least`, which ignores a null: a status
+# without a reading day as of its day has none.)
+WINDOW = text("""
     UPDATE compute_scope sc
-       SET cut = CASE WHEN sc.from_day IS NULL OR last.day IS NULL THEN NULL
-                      ELSE least(sc.from_day - 1, last.day) END
-      FROM site_status st {LAST_DAY}
+       SET last_day = last.day,
+           cut = CASE WHEN sc.from_day IS NULL OR last.day IS NULL THEN NULL ELSE least(sc.from_day - 1, last.day) END
+      FROM site_status st
+      LEFT JOIN site_tails t ON t.site_pk = st.site_pk
+     CROSS JOIN LATERAL (SELECT CASE WHEN t.last_day < st.last_day THEN t.last_day ELSE st.last_day END AS day) last
      WHERE st.site_pk = sc.site_pk
 """)
 
@@ -89,20 +88,19 @@ GAP = "(NOT reading_day AND NOT after_last)"
 DAY_EPISODES = text(f"""
     WITH days AS (
         SELECT sc.site_pk, sd.day, sd.reading_day, sd.after_last, sd.closing_kwh, sd.generation_kwh, sd.rollback,
-               sd.flat_since, sd.s7, sd.n7, s.capacity_kwp, sc.window_from, last.day AS last_day
+               sd.flat_since, sd.s7, sd.n7, s.capacity_kwp, sc.window_from, sc.last_day
           FROM compute_scope sc
           JOIN sites s ON s.id = sc.site_pk
-          JOIN site_status st ON st.site_pk = sc.site_pk {LAST_DAY}
           CROSS JOIN LATERAL (
                 SELECT d.*, sum(d.signal_sum) OVER w AS s7, sum(d.signal_n) OVER w AS n7
                   FROM (SELECT sd.day, sd.closing_at IS NOT NULL AS reading_day, false AS after_last, sd.closing_kwh,
                                sd.generation_kwh, sd.rollback, sd.flat_since, sd.signal_sum, sd.signal_n
                           FROM site_days sd
-                         WHERE sd.site_pk = sc.site_pk AND sd.day <= last.day
+                         WHERE sd.site_pk = sc.site_pk AND sd.day <= sc.last_day
                            AND sd.day >= coalesce(sc.window_from - 6, '-infinity')
                         UNION ALL
                         SELECT g::date, false, true, NULL, NULL, false, NULL, 0, 0
-                          FROM generate_series(last.day + 1, least(CAST(:as_of AS date), last.day + 6),
+                          FROM generate_series(sc.last_day + 1, least(CAST(:as_of AS date), sc.last_day + 6),
                                                interval '1 day') g) d
                 WINDOW w AS (ORDER BY d.day ROWS 6 PRECEDING)) sd
     ), base AS (

@@ -34,7 +34,7 @@ SiteSelection = Sequence[int] | Mapping[int, dt.date | None] | None
 CREATE_SCOPE = text("""
     CREATE TEMP TABLE compute_scope (
         site_pk int NOT NULL, from_day date, anchor_day date, anchor_at timestamptz, anchor_flat date,
-        prior_last date, cut date, window_from date,
+        prior_last date, cut date, last_day date, window_from date,
         changed boolean NOT NULL DEFAULT false, fresh boolean NOT NULL DEFAULT false,
         month_append boolean NOT NULL DEFAULT false, rate_months boolean NOT NULL DEFAULT false
     ) WITH (fillfactor = 40) ON COMMIT DROP
