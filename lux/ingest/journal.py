@@ -9,16 +9,20 @@ from collections.abc import Sequence
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+# The entries are picked and locked once, in a CTE of their own. As `id IN (subquery)` the planner may instead scan
+# the journal and run the locking subquery again for each entry (it does when the journal was analysed nearly
+# empty): every run skips the entries this statement has already deleted and locks the next ones, so the claim
+# would take the whole journal, not `:limit` entries.
 CLAIM = text("""
-    WITH claimed AS (
-        DELETE FROM ingest_journal
-         WHERE id IN (
-               SELECT id FROM ingest_journal
-                WHERE created_at <= now() - make_interval(secs => :older_than)
-                ORDER BY id = ANY(CAST(:first AS bigint[])) DESC, id
-                LIMIT :limit
-                  FOR UPDATE SKIP LOCKED)
-        RETURNING site_pks, from_days)
+    WITH picked AS MATERIALIZED (
+        SELECT id FROM ingest_journal
+         WHERE created_at <= now() - make_interval(secs => :older_than)
+         ORDER BY id = ANY(CAST(:first AS bigint[])) DESC, id
+         LIMIT :limit
+           FOR UPDATE SKIP LOCKED
+    ), claimed AS (
+        DELETE FROM ingest_journal j USING picked p WHERE j.id = p.id
+        RETURNING j.site_pks, j.from_days)
     SELECT pk, min(day) FROM claimed, unnest(site_pks, from_days) AS u(pk, day) GROUP BY pk ORDER BY pk
 """)
 

@@ -122,3 +122,25 @@ def test_a_sweep_spreads_a_backlog_naming_many_sites_over_its_parts(database):
     with database.session_scope() as session:
         session.execute(text("DELETE FROM ingest_journal WHERE id <> (SELECT max(id) FROM ingest_journal)"))
     assert shares(2, 1) == []
+
+
+def test_a_claim_takes_no_more_entries_than_asked_when_the_journal_looked_empty(database):
+    """A journal analysed while nearly drained (as autovacuum may find it between bursts) leads the planner to scan
+    the journal and look each entry up in the locking subquery, run again for every entry. Each run skips the entries
+    the claim has already deleted and locks the next ones: a claim of two entries would take them all."""
+    from lux.ingest.journal import claim_journal_entries, mark_dirty
+
+    with database.session_scope() as session:
+        session.execute(text("TRUNCATE ingest_journal"))
+        mark_dirty(session, [1], reason="quiet")
+    with database.engine.begin() as conn:
+        conn.execute(text("ANALYZE ingest_journal"))
+    with database.session_scope() as session:
+        for pk in range(2, 17):
+            mark_dirty(session, [pk], reason="burst")
+    with database.session_scope() as session:
+        claimed = claim_journal_entries(session, limit=2)
+    assert sorted(claimed) == [1, 2]
+    with database.engine.connect() as conn:
+        left = conn.execute(text("SELECT array_agg(site_pks[1] ORDER BY id) FROM ingest_journal")).scalar_one()
+    assert left == list(range(3, 17))
