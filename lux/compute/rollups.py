@@ -18,8 +18,20 @@ from lux.compute.sqlparts import days_in_month_sql, month_number_sql, region_sql
 REGION = region_sql("r.region")
 DAYS_IN_MONTH = days_in_month_sql("sd.day")
 
-# Ranges up to this many days read each site's rows through the site_days key; longer ones scan.
+# Ranges of fewer days than this read each site's rows through the site_days key. So does a longer range holding
+# few site days (a site back after months of silence fills them in for itself alone): up to PROBE_SHARE of the
+# table's rows, as bounded from the site tails (RANGE_ROWS). Other ranges scan the table, in parallel.
 PROBE_DAYS = 31
+PROBE_SHARE = 0.2
+# An upper bound of the site days in a range: a site's days run up to its last reading day (its tail's), and from
+# its first, which is taken to be on or before the range's first day. The table's size is the planner's estimate
+# (negative, so never probed, before the table was first analysed).
+RANGE_ROWS = text("""
+    SELECT coalesce(sum(least(t.last_day, CAST(:to_day AS date)) - CAST(:from_day AS date) + 1), 0),
+           (SELECT c.reltuples FROM pg_class c WHERE c.oid = 'site_days'::regclass)
+      FROM site_tails t
+     WHERE t.last_day >= :from_day
+""")
 
 CLEAR = text("""
     DELETE FROM daily_rollups
@@ -88,7 +100,7 @@ def rebuild_rollups(session: Session, as_of: dt.date, from_day: dt.date | None, 
     bound = {"as_of": as_of, "from_day": from_day, "to_day": to_day}
     session.execute(CLEAR, bound)
     session.execute(text("DROP TABLE IF EXISTS rollup_regions"))
-    if from_day is not None and (to_day - from_day).days < PROBE_DAYS:
+    if from_day is not None and probes_range(session, from_day, to_day):
         months = sorted({(from_day + dt.timedelta(days=n)).month for n in range((to_day - from_day).days + 1)})
         session.execute(PER_REGION_PROBED, {**bound, "months": months})
     else:
@@ -96,3 +108,12 @@ def rebuild_rollups(session: Session, as_of: dt.date, from_day: dt.date | None, 
     written = session.execute(REBUILD).rowcount
     session.execute(text("DROP TABLE rollup_regions"))
     return written
+
+
+def probes_range(session: Session, from_day: dt.date, to_day: dt.date) -> bool:
+    """Whether the rollups of `from_day` … `to_day` read each site's days through the key rather than scan the
+    table: a short range, or one holding few site days (see PROBE_SHARE)."""
+    if (to_day - from_day).days < PROBE_DAYS:
+        return True
+    in_range, table_rows = session.execute(RANGE_ROWS, {"from_day": from_day, "to_day": to_day}).one()
+    return in_range <= PROBE_SHARE * table_rows

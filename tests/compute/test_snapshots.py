@@ -18,7 +18,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import select, text
 
-from lux.compute import engine
+from lux.compute import engine, rollups
 from lux.compute.engine import recompute_rollups
 from lux.compute.params import Params
 from lux.compute.performance import rebuild_performance
@@ -282,4 +282,40 @@ def test_a_few_days_across_a_month_end_roll_up_as_every_day_does(database):
         session.execute(text("UPDATE daily_rollups SET expected_kwh = -1 WHERE day BETWEEN '2026-05-31' AND :d"),
                         {"d": D})
         recompute_rollups(session, D, dt.date(2026, 5, 31))
+    assert rollup_rows(database) == every_day
+
+
+def test_a_long_range_holding_few_site_days_is_read_site_by_site_and_rolls_up_as_every_day_does(database):
+    """Nine sites fall silent on 1 March; a tenth reports on to 10 April. The rollup from 2 March covers 40 days but
+    holds the tenth site's days alone, so it reads each site's key range instead of scanning the table (as it did for
+    any range of 31 days or more) and writes what the rollup of every day wrote. The whole history is scanned."""
+    as_of, silent_from, back_to = dt.date(2026, 4, 10), dt.date(2026, 3, 2), dt.date(2026, 1, 1)
+    with database.session_scope() as session:
+        pks = session.execute(text(
+            "INSERT INTO sites (site_id, name, region, capacity_kwp) "
+            "SELECT 'L' || n, 'l' || n, CASE WHEN n % 2 = 0 THEN 'London' ELSE 'Wales' END, 4 "
+            "FROM generate_series(1, 10) n RETURNING id")).scalars().all()
+        session.execute(text(
+            "INSERT INTO expected_generation (site_pk, month, expected_kwh) "
+            "SELECT p, m, 100 + m FROM unnest(CAST(:pks AS int[])) p, generate_series(1, 12) m"),
+            {"pks": pks[:4] + pks[-1:]})
+        session.execute(text("""
+            INSERT INTO readings (site_pk, reading_at, register_kwh, signal_level)
+            SELECT p, date '2026-01-01' + n + time '12:00', 3 * n + p % 5, 18
+              FROM unnest(CAST(:pks AS int[])) p, generate_series(0, 99) n  -- 1 January to 10 April
+             WHERE n <= 59 OR p = :last  -- 59: 1 March"""), {"pks": pks, "last": pks[-1]})
+        engine.recompute_sites(session, Params(), as_of)
+    with database.engine.begin() as conn:
+        conn.execute(text("ANALYZE site_days"))
+    with database.session_scope() as session:
+        recompute_rollups(session, as_of)
+        assert rollups.probes_range(session, silent_from, as_of)
+        assert not rollups.probes_range(session, back_to, as_of)
+    every_day = rollup_rows(database)
+    assert every_day[("fleet", dt.date(2026, 4, 1))]["reporting_sites"] == 1
+    assert every_day[("fleet", dt.date(2026, 4, 1))]["expected_kwh"] == pytest.approx(104 / 30)
+    with database.session_scope() as session:
+        session.execute(text("UPDATE daily_rollups SET generation_kwh = -1, expected_kwh = -1 WHERE day >= :d"),
+                        {"d": silent_from})
+        recompute_rollups(session, as_of, silent_from)
     assert rollup_rows(database) == every_day
