@@ -20,10 +20,11 @@ per site and day, a few faulty meters), then measures, with a real Celery worker
 - freshness: from `POST /readings` returning to the probe site's new status being readable, while
   a paced background load of new readings for the other sites runs through the same API (--reads-per-day
   rounds a day, each a reading of every site), with what the status worker's follows did meanwhile (how many,
-  how many sites each, how long: a site's cost under the load). A probe starts every --probe-interval seconds
-  whether the ones before have shown or not (so each lands at an arbitrary point of the follows' cycle), posts one
-  reading of its own site and polls its status every PROBE_POLL_S. The probes see their own sites only; how far the
-  background sites' statuses are behind is sampled beside them (the fleet's lag: see FleetLag).
+  how many sites each, how long: a site's cost under the load) and the fleet refreshes the recomputes owed. A probe
+  starts every --probe-interval seconds whether the ones before have shown or not (so each lands at an arbitrary
+  point of the follows' cycle), posts one reading of its own site and polls its status every PROBE_POLL_S. The
+  probes see their own sites only; how far the background sites' statuses are behind is sampled beside them (the
+  fleet's lag: see FleetLag).
 
 `--reuse` keeps an already loaded database of the same size (results, journal and readings added
 by a previous run are cleared, so every run starts from the same state). Not a test: timings vary.
@@ -698,6 +699,22 @@ def follow_summary(log_path: Path) -> str:
             f"{1e6 * sum(seconds) / sum(sites):.0f} µs a site")
 
 
+REFRESHES_SINCE = """
+    SELECT extract(epoch FROM finished_at - started_at) FROM compute_runs
+     WHERE task = 'lux.compute.fleet_refresh' AND started_at >= %s AND finished_at IS NOT NULL ORDER BY started_at"""
+
+
+def refresh_summary(url: str, since: dt.datetime) -> str:
+    """The fleet refreshes (rollups and snapshots) the load's recomputes owed since `since`, from `compute_runs`: they
+    share the cores with the follows."""
+    with admin_connect(url) as conn:
+        seconds = [float(row[0]) for row in conn.execute(REFRESHES_SINCE, (since,))]
+    if not seconds:
+        return "fleet refreshes: none recorded"
+    return (f"fleet refreshes: {len(seconds)}, seconds " + ", ".join(f"{s:.1f}" for s in seconds)
+            + f" ({sum(seconds):.1f} in all)")
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))] if ordered else float("nan")
@@ -814,6 +831,7 @@ def run_freshness(args: argparse.Namespace, db: Database, env: dict, workdir: Pa
         say(f"freshness: {args.freshness_batches} probes, one every {args.probe_interval:g} s, beside "
             f"≈{args.background_rate:,.0f} readings/s; {len(instants)} rounds free for the background load "
             f"({args.reads_per_day} a day, {instants[0].date()} … {instants[-1].date()}) …")
+        load_started = dt.datetime.now(dt.UTC)
         fresh = measure_freshness(port, token, fleet, args, instants, db.settings.database_url)
     delays, lags = fresh["delays"], fresh["fleet_lags"]
     results.update(freshness_median_s=statistics.median(delays) if delays else float("nan"),
@@ -828,6 +846,7 @@ def run_freshness(args: argparse.Namespace, db: Database, env: dict, workdir: Pa
         f"median {results['fleet_lag_median_s']:.2f}s, p95 {results['fleet_lag_p95_s']:.2f}s, max "
         + (f"{max(lags):.2f}s" if lags else "-") + " before")
     say(follow_summary(workdir / "worker-status.log"))
+    say(refresh_summary(db.settings.database_url, load_started))
 
 
 def print_report(args: argparse.Namespace, results: dict) -> None:
