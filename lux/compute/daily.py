@@ -171,6 +171,10 @@ NEWEST_FIRST = """array_agg({r}.day ORDER BY {r}.day DESC) AS recent_days,
                (array_agg({r}.network ORDER BY {r}.day DESC))[1] AS network,
                (array_agg({r}.flat_since ORDER BY {r}.day DESC))[1] AS flat_since"""
 
+# An appended site's recent days continued by the written ones (all newer than its stored ones), and their registers.
+CONTINUED_DAYS = "(w.recent_days || t.recent_days)[1:CAST(:zero_read_days AS int) + 1]"
+CONTINUED_KWH = "(w.recent_kwh || t.recent_kwh)[1:CAST(:zero_read_days AS int) + 1]"
+
 # The tail of an appended site (its days in rebuilt_days) kept for these zero_read_days with its recent days:
 # its newest written reading day, and its recent days continued by the written ones (newer than every stored
 # one). Any other tail of an appended site is left to TAILS.
@@ -180,19 +184,15 @@ TAILS_APPENDED = text("""
           FROM rebuilt_days d
          WHERE d.closing_at IS NOT NULL
          GROUP BY d.site_pk
-    ), continued AS (
-        SELECT w.*, (w.recent_days || t.recent_days)[1:CAST(:zero_read_days AS int) + 1] AS days,
-               (w.recent_kwh || t.recent_kwh)[1:CAST(:zero_read_days AS int) + 1] AS kwh
-          FROM written w JOIN site_tails t ON t.site_pk = w.site_pk
-         WHERE t.zero_read_days = :zero_read_days AND t.recent_days IS NOT NULL
     )
     UPDATE site_tails t
-       SET last_day = c.days[1], closing_at = c.closing_at, closing_kwh = c.kwh[1],
-           closing_signal = c.closing_signal, network = c.network, flat_since = c.flat_since,
-           ref_kwh = {ref}, recent_days = c.days, recent_kwh = c.kwh
-      FROM continued c
-     WHERE t.site_pk = c.site_pk
-""".format(ref=REFERENCE.format(days="c.days", kwh="c.kwh"), newest_first=NEWEST_FIRST.format(r="d")))
+       SET last_day = w.recent_days[1], closing_at = w.closing_at, closing_kwh = w.recent_kwh[1],
+           closing_signal = w.closing_signal, network = w.network, flat_since = w.flat_since,
+           ref_kwh = {ref}, recent_days = {days}, recent_kwh = {kwh}
+      FROM written w
+     WHERE t.site_pk = w.site_pk AND t.zero_read_days = :zero_read_days AND t.recent_days IS NOT NULL
+""".format(ref=REFERENCE.format(days=CONTINUED_DAYS, kwh=CONTINUED_KWH), days=CONTINUED_DAYS, kwh=CONTINUED_KWH,
+           newest_first=NEWEST_FIRST.format(r="d")))
 
 # The tail of every scope site built whole or whose stored days changed, that has none yet, or whose tail was kept
 # for another zero_read_days or without its recent days (written before migration 0006): from one backward range
