@@ -28,7 +28,7 @@ from sqlalchemy import text
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from compute import StatementTimer
-from servers import start_servers
+from servers import start_servers, stop_servers
 
 from lux.compute import modes
 from lux.compute.engine import recompute_sites
@@ -128,8 +128,7 @@ def main() -> None:
               f"dense_vs_daily={dense / daily:.2f}")
         db.engine.dispose()
     finally:
-        for server in reversed(servers):
-            server.stop()
+        stop_servers(servers)
 
 
 if __name__ == "__main__":

@@ -2,12 +2,13 @@
 
     .venv/bin/python bench/compute.py [--sites 100000] [--days 365] [--loop-sites 10000] [--shards 4]
                                       [--freshness-batches 100] [--probe-interval 2] [--reads-per-day 4]
-                                      [--skip-freshness] [--reuse] [--profile-shard]
+                                      [--skip-freshness] [--reuse] [--profile-shard] [--keep-data]
 
 Uses DATABASE_URL / REDIS_URL when set (a dedicated database `lux_bench_compute` on that server;
 the Celery queues of REDIS_URL's database are emptied first), otherwise embedded servers under
-a temporary directory. Bulk loads sites × days readings inside PostgreSQL (one evening reading
-per site and day, a few faulty meters), then measures, with a real Celery worker:
+a temporary directory (their data removed after the run unless --keep-data; the logs stay). Bulk
+loads sites × days readings inside PostgreSQL (one evening reading per site and day, a few faulty
+meters), then measures, with a real Celery worker:
 
 - full_s: `lux.compute.full` (a chord of shards, then the fleet task) from send to fleet task done;
 - nightly_s: the sweep of one new day of readings for every site (ingested beforehand): its shares of the
@@ -61,7 +62,7 @@ from sqlalchemy.sql.elements import TextClause
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from servers import free_port, start_servers  # noqa: E402
+from servers import free_port, start_servers, stop_servers  # noqa: E402
 
 from lux import tokens  # noqa: E402
 from lux.compute import anomalies, daily, engine, modes, performance, rollups, runs, snapshots, status  # noqa: E402
@@ -732,6 +733,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--freshness-batches", type=int, default=100)
     parser.add_argument("--skip-freshness", action="store_true")
     parser.add_argument("--reuse", action="store_true", help="reuse a loaded bench database of the same size")
+    parser.add_argument("--keep-data", action="store_true",
+                        help="keep the embedded servers' data directories (removed after the run otherwise)")
     parser.add_argument("--profile-shard", action="store_true",
                         help="after the full run, time the statements of 1/20 of the sites rerun in process")
     parser.add_argument("--background-rate", type=float, default=55_000, help="target background readings/s")
@@ -894,8 +897,9 @@ def main() -> None:
     finally:
         if db is not None:
             db.engine.dispose()
-        for server in reversed(servers):
-            server.stop()
+        stop_servers(servers, keep_data=args.keep_data)
+        if servers:
+            say(f"logs{' and server data' if args.keep_data else ''} kept in {workdir}")
     print_report(args, results)
 
 

@@ -33,7 +33,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from servers import free_port, start_servers  # noqa: E402
+from servers import free_port, start_servers, stop_servers  # noqa: E402
 
 from lux import tokens  # noqa: E402
 from lux.config import Settings  # noqa: E402
@@ -234,8 +234,7 @@ def main() -> None:
     first_s, replay_s, copy_s = min(first_runs), min(replay_runs), min(copy_runs)
     orm_s = orm_per_row(database, rows[:ORM_SAMPLE], pks)
     database.engine.dispose()
-    for server in reversed(servers):
-        server.stop()
+    stop_servers(servers)
 
     n = len(rows)
     rate = {"api_first": n / first_s, "api_replay": n / replay_s, "copy_text": n / copy_s,
