@@ -14,7 +14,8 @@ meters), then measures, with a real Celery worker:
 - nightly_s: the sweep of one new day of readings for every site (ingested beforehand): its shares of the
   journal entries recomputed two at a time, as a worker runs its chord, then the fleet refresh; it starts
   after a checkpoint, as a real night does (see start_of_night);
-- nightly_again_s: the same for the day after, once the result tables are vacuumed (steady state);
+- nightly_again_s: the same for the day after, once the result tables are vacuumed and after a checkpoint too
+  (steady state);
 - status_s: `refresh_statuses` for every site, one transaction;
 - setbased_vs_loop: the set-based status of --loop-sites sites against a per-site loop (one
   indexed query per site, status computed in Python, as the original product did): the two alternated
