@@ -911,8 +911,7 @@ def main() -> None:
         if db is not None:
             db.engine.dispose()
         stop_servers(servers, keep_data=args.keep_data)
-        if servers:
-            say(f"logs{' and server data' if args.keep_data else ''} kept in {workdir}")
+        say(f"logs{' and server data' if servers and args.keep_data else ''} kept in {workdir}")
     print_report(args, results)
 
 
