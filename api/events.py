@@ -31,16 +31,17 @@ def send_task(task: Task, *args: object, **options: object) -> AsyncResult:
         return task.apply_async(args, connection=connection, retry=False, **options)
 
 
-def emit_ingest_event(event: dict | None) -> str:
-    """Send a follow to the status queue unless one is pending (either takes the statuses of its sites and of every
-    batch before) and the event to the ingest queue (their recompute);
+def emit_ingest_event(event: dict | None, *, follow_left: bool) -> str:
+    """Send the event to the ingest queue (the recompute of its sites) and, when the request left sites to follow
+    (`follow_left`: their status rows were held by a run), a follow to the status queue unless one is pending (either
+    takes the statuses of those sites and of every batch's before);
     'queued', 'deferred' (broker unreachable: the sweep will pick it up) or 'none'."""
     if event is None:
         return "none"
     days = event["sites_by_day"]
     sites = sum(len(pks) for pks in days.values())
     try:
-        if follow_wanted(current_app.extensions["lux_redis"]):
+        if follow_left and follow_wanted(current_app.extensions["lux_redis"]):
             send_task(follow, ignore_result=True)
         send_task(process_events, event, ignore_result=True,
                   argsrepr=f"request_id={event['request_id']} sites={sites} from={min(days)}")

@@ -21,6 +21,11 @@ def joined(values: Iterable[object]) -> str:
     return ",".join("NULL" if value is None else str(value) for value in values)
 
 
+def driver_connection(session: Session) -> psycopg.Connection:
+    """The psycopg connection under `session`, in its transaction: for COPY beside the session's statements."""
+    return session.connection().connection.driver_connection
+
+
 class Database:
     """An engine and session factory built from Settings; connections open lazily."""
 

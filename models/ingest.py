@@ -34,6 +34,8 @@ class IngestJournal(Base):
     Written in the same transaction as the readings, so a lost event is never a lost update: the
     event and the periodic sweep both claim entries from here. One row per request (arrays, not a
     row per site) keeps the cost off the ingest hot path; claimers coalesce entries per site.
+    `follow_pks` / `follow_days`: the sites (and earliest days) whose statuses the status follow still
+    has to continue; the ingest continued the others itself. Null: every site of the entry.
     """
 
     __tablename__ = "ingest_journal"
@@ -43,6 +45,8 @@ class IngestJournal(Base):
     request_id: Mapped[str] = mapped_column(Text)
     site_pks: Mapped[list[int]] = mapped_column(ARRAY(Integer))
     from_days: Mapped[list[dt.date]] = mapped_column(ARRAY(Date))
+    follow_pks: Mapped[list[int] | None] = mapped_column(ARRAY(Integer))
+    follow_days: Mapped[list[dt.date] | None] = mapped_column(ARRAY(Date))
 
 
 class StatusFollowCursor(Base):

@@ -90,5 +90,5 @@ class SiteExpectedGeneration(MethodView):
         stored = expected.store_expected(get_session(), site.id, values, expected.source_of(payload))
         if stored.journal_id is not None:  # changed values: the site's performance is recomputed
             emit_ingest_event(journal_event(g.request_id, stored.journal_id,
-                                            {BEFORE_ANY_READING.isoformat(): [site.id]}))
+                                            {BEFORE_ANY_READING.isoformat(): [site.id]}), follow_left=False)
         return _answer(site, stored)

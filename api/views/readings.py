@@ -34,7 +34,7 @@ COMPONENTS = {"Reading": ReadingSchema}  # bodies parsed in bulk, documented by 
 
 def _answer(outcome: ingest.Outcome) -> dict:
     """Emit the post-commit event and shape the per-row answer."""
-    event = emit_ingest_event(ingest.event_for(outcome, g.request_id))
+    event = emit_ingest_event(ingest.event_for(outcome, g.request_id), follow_left=outcome.left_to_follow > 0)
     return {
         "request_id": g.request_id, "received": outcome.received, "accepted": outcome.accepted,
         "duplicate": outcome.duplicate, "conflict": outcome.conflict, "replaced": outcome.replaced,

@@ -161,13 +161,15 @@ FILL_FOLLOW_SCOPE = text("""
 # from what its snapshot saw, does not replace one a follow wrote from a later reading (see status.py). Never
 # waiting, a follow never deadlocks with a run; a site with no status yet is left to its recompute (FOLLOWED).
 LOCK_FREE_STATUSES = text("""
-    WITH locked AS MATERIALIZED (
-        SELECT st.site_pk FROM site_status st JOIN follow_scope f ON f.site_pk = st.site_pk
-           FOR NO KEY UPDATE OF st SKIP LOCKED
+    WITH probed AS MATERIALIZED (
+        SELECT f.site_pk, f.from_day, f.held_since, k.site_pk IS NOT NULL AS locked
+          FROM follow_scope f
+          LEFT JOIN LATERAL (SELECT st.site_pk FROM site_status st WHERE st.site_pk = f.site_pk
+                               FOR NO KEY UPDATE SKIP LOCKED) k ON true
     ), held AS (
-        DELETE FROM follow_scope f
-         WHERE NOT EXISTS (SELECT 1 FROM locked k WHERE k.site_pk = f.site_pk)
-           AND EXISTS (SELECT 1 FROM site_status st WHERE st.site_pk = f.site_pk)
+        DELETE FROM follow_scope f USING probed p
+         WHERE p.site_pk = f.site_pk AND NOT p.locked
+           AND EXISTS (SELECT 1 FROM site_status st WHERE st.site_pk = p.site_pk OFFSET 0)
         RETURNING f.site_pk, f.from_day, coalesce(f.held_since, now()) AS held_since
     )
     INSERT INTO follow_held SELECT * FROM held

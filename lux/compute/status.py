@@ -113,7 +113,8 @@ FOLLOWED = text(f"""
     WITH asked AS (  -- one row per site
         SELECT f.site_pk, f.from_day FROM follow_scope f
     ), stored AS (
-        SELECT st.* FROM asked a JOIN site_status st ON st.site_pk = a.site_pk
+        SELECT st.* FROM asked a
+         CROSS JOIN LATERAL (SELECT st.* FROM site_status st WHERE st.site_pk = a.site_pk OFFSET 0) st
          WHERE st.recent_days IS NOT NULL AND st.zero_read_days = :zero_read_days
            AND st.last_day <= a.from_day AND st.last_day <= :as_of
            AND st.as_of <= :as_of
@@ -128,23 +129,26 @@ FOLLOWED = text(f"""
                 WHERE r.site_pk = s.site_pk AND r.reading_at > s.last_reading_at
                   AND r.reading_at < (CAST(:as_of AS date) + 1)::timestamp AT TIME ZONE :timezone
                 ORDER BY r.reading_at LIMIT :readings_cap) r
-         ORDER BY s.site_pk, r.day, r.reading_at DESC
-    ), new_days AS (  -- the stored status' columns are the same on every row of a site (max takes that value)
+         ORDER BY s.site_pk, r.day DESC, r.reading_at DESC
+    ), new_days AS (  -- the stored status' columns are the same on every row of a site (max takes that value); every
+                      -- ordered aggregate takes the days newest first, as the window does: one sort of the rows
         SELECT f.site_pk, array_agg(f.day ORDER BY f.day DESC) AS days, array_agg(f.kwh ORDER BY f.day DESC) AS kwh,
                (array_agg(f.reading_at ORDER BY f.day DESC))[1] AS closing_at,
                (array_agg(f.signal_level ORDER BY f.day DESC))[1] AS closing_signal,
                (array_agg(f.network ORDER BY f.day DESC))[1] AS network,
                max(f.day) FILTER (WHERE abs(f.delta) > :flat_tolerance_kwh) AS moved,  -- the first: no delta here
-               min(f.day) AS first_day, (array_agg(f.kwh ORDER BY f.day))[1] AS first_kwh,
+               min(f.day) AS first_day,
                max(f.last_day) AS last_day, max(f.flat_since) AS stored_flat,
                max(f.last_register_kwh) AS last_register_kwh, max(f.recent_days) AS recent_days,
                max(f.recent_kwh) AS recent_kwh
-          FROM (SELECT f.*, f.kwh - lag(f.kwh) OVER (PARTITION BY f.site_pk ORDER BY f.day) AS delta FROM fresh f) f
+          FROM (SELECT f.*, f.kwh - lead(f.kwh) OVER (PARTITION BY f.site_pk ORDER BY f.day DESC) AS delta
+                  FROM fresh f) f
          GROUP BY f.site_pk
     ), continued AS (
         SELECT n.site_pk, n.last_day, n.stored_flat, n.closing_at, n.closing_signal, n.network, n.moved, n.first_day,
                n.first_day = n.last_day AS replaced,
-               n.first_kwh - CASE WHEN n.first_day = n.last_day THEN n.recent_kwh[2] ELSE n.last_register_kwh END
+               n.kwh[cardinality(n.kwh)]  -- the first new day's
+                   - CASE WHEN n.first_day = n.last_day THEN n.recent_kwh[2] ELSE n.last_register_kwh END
                    AS first_delta,
                (n.days || CASE WHEN n.first_day = n.last_day THEN n.recent_days[2:] ELSE n.recent_days END)
                    [1:CAST(:zero_read_days AS int) + 1] AS all_days,

@@ -2,7 +2,9 @@
 
 `ingest_json` takes a JSON array body; `ingest_stream` takes CSV or NDJSON lines and never holds
 more than one chunk as Python objects. Both commit everything (readings, rejects, the journal entry)
-in one transaction and return the per-row outcome; the caller emits the post-commit event.
+in one transaction and return the per-row outcome; the caller emits the post-commit event. The same
+transaction continues the statuses of the sites written, so a new reading is in its site's status
+when the request returns (unless a run holds the site's status row: then the status follow takes it).
 """
 
 from __future__ import annotations
@@ -12,12 +14,16 @@ import logging
 from collections.abc import Iterable
 
 import psycopg
+from sqlalchemy import text
+from sqlalchemy.orm import Session
 
-from lux.db import Database, joined
+from lux.compute.engine import follow_readings
+from lux.compute.params import Params
+from lux.db import Database, driver_connection, joined
 from lux.ingest.batch import Chunk, MalformedBatch, decode_json_array, lazy_raw, validate
 from lux.ingest.journal import journal_event
 from lux.ingest.store import BatchWriter, Outcome
-from lux.timeutil import local_days
+from lux.timeutil import fleet_today, local_days
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +76,8 @@ def ingest_stream(db: Database, chunks: Iterable[tuple[Chunk, int]], *, replace:
 
 def _write(db: Database, chunks: Iterable[tuple[Chunk, int]], *, replace: bool, request_id: str,
            streaming: bool = False) -> Outcome:
-    with db.raw_connection() as conn:
+    with db.session_scope() as session:
+        conn = driver_connection(session)
         writer = BatchWriter(conn, replace=replace, streaming=streaming)
         pending = iter(chunks)
         current = next(pending, None)
@@ -82,7 +89,7 @@ def _write(db: Database, chunks: Iterable[tuple[Chunk, int]], *, replace: bool, 
             current = following
         outcome = writer.finish()
         _keep_rejects(conn, outcome, request_id)
-        _journal(conn, outcome, db.settings.timezone, request_id)
+        _follow_and_journal(session, outcome, db.settings.timezone, request_id)
     return outcome
 
 
@@ -97,17 +104,23 @@ def _keep_rejects(conn: psycopg.Connection, outcome: Outcome, request_id: str) -
             copy.write_row((request_id, index, site_id, why.reason, why.field, why.message, raw))
 
 
-JOURNAL = """
-    INSERT INTO ingest_journal (request_id, site_pks, from_days)
-    VALUES (%(request_id)s, string_to_array(%(pks)s, ',')::int[],
+# The entry names the sites this transaction's follow found held by a run (`follow_held`): the status follow continues
+# those (see lux.ingest.journal.FOLLOW_ENTRIES).
+JOURNAL = text("""
+    INSERT INTO ingest_journal (request_id, site_pks, from_days, follow_pks, follow_days)
+    VALUES (:request_id, string_to_array(:pks, ',')::int[],
             ARRAY(SELECT DATE '1970-01-01' + d
-                    FROM unnest(string_to_array(%(days)s, ',')::int[]) WITH ORDINALITY AS u(d, n) ORDER BY n))
-    RETURNING id
-"""
+                    FROM unnest(string_to_array(:days, ',')::int[]) WITH ORDINALITY AS u(d, n) ORDER BY n),
+            ARRAY(SELECT h.site_pk FROM follow_held h ORDER BY h.site_pk),
+            ARRAY(SELECT h.from_day FROM follow_held h ORDER BY h.site_pk))
+    RETURNING id, cardinality(follow_pks)
+""")
 
 
-def _journal(conn: psycopg.Connection, outcome: Outcome, timezone: str, request_id: str) -> None:
-    """Record, in the readings' transaction, each site written and the earliest local day it touched."""
+def _follow_and_journal(session: Session, outcome: Outcome, timezone: str, request_id: str) -> None:
+    """Continue the statuses of the sites written (in this transaction, see engine.follow_readings), then record each
+    site written and the earliest local day it touched, and the sites whose status row a run held, for the status
+    follow."""
     if not outcome.dirty:
         return
     days = local_days(timezone)
@@ -118,11 +131,12 @@ def _journal(conn: psycopg.Connection, outcome: Outcome, timezone: str, request_
     else:
         for pk, earliest in outcome.dirty.items():
             by_day.setdefault(days.number(earliest), []).append(pk)
-    pks = [pk for day_pks in by_day.values() for pk in day_pks]
+    from_days = {pk: days.date(day) for day, day_pks in by_day.items() for pk in day_pks}
+    follow_readings(session, Params(timezone=timezone), fleet_today(timezone), from_days)
     numbers = [str(day) for day, day_pks in by_day.items() for _ in day_pks]
-    outcome.journal_id = conn.execute(
-        JOURNAL, {"request_id": request_id, "pks": joined(pks), "days": joined(numbers)},
-    ).fetchone()[0]
+    outcome.journal_id, outcome.left_to_follow = session.execute(
+        JOURNAL, {"request_id": request_id, "pks": joined(from_days), "days": joined(numbers)},
+    ).one()
     outcome.sites_by_day = {days.date(day).isoformat(): sorted(day_pks) for day, day_pks in sorted(by_day.items())}
 
 

@@ -90,15 +90,17 @@ def journal_event(request_id: str, journal_id: int, sites_by_day: dict[str, list
 
 
 # The status follow's cursor (one row, created if missing): locked for the caller's transaction, so follows take
-# turns, then moved past every entry after it. The sites of those entries and those the last follow found held by a
-# run (kept in the cursor) go into the follow's scope (a temporary table of the transaction, see
+# turns, then moved past every entry after it. The sites of those entries left to follow (those whose status row a
+# run held when the ingest continued its statuses; every site of an entry written otherwise) and those the last
+# follow found held by a run (kept in the cursor) go into the follow's scope (a temporary table of the transaction, see
 # lux.compute.engine.open_follow_scope), each once, with its earliest day and since when it is held. Entries a
 # recompute has claimed are gone: their sites' statuses come with that recompute.
 ENSURE_FOLLOW_CURSOR = text("INSERT INTO status_follow_cursor (id, journal_id) VALUES (1, 0) ON CONFLICT DO NOTHING")
 LOCK_FOLLOW_CURSOR = text("SELECT journal_id FROM status_follow_cursor WHERE id = 1 FOR UPDATE")
 FOLLOW_ENTRIES = text("""
     WITH entries AS (
-        SELECT j.id, j.site_pks, j.from_days FROM ingest_journal j WHERE j.id > :cursor
+        SELECT j.id, coalesce(j.follow_pks, j.site_pks) AS site_pks, coalesce(j.follow_days, j.from_days) AS from_days
+          FROM ingest_journal j WHERE j.id > :cursor
     ), moved AS (
         UPDATE status_follow_cursor SET journal_id = (SELECT max(id) FROM entries)
          WHERE id = 1 AND EXISTS (SELECT 1 FROM entries)

@@ -53,6 +53,7 @@ class Outcome:
     dirty: dict[int, dt.datetime] = field(default_factory=dict)  # site_pk → earliest reading written (to recompute)
     sites_by_day: dict[str, list[int]] = field(default_factory=dict)  # earliest local day → site_pks
     journal_id: int | None = None
+    left_to_follow: int = 0  # sites written whose status row a run held: the status follow continues them
 
     def note_written(self, writes) -> None:
         """Fold (site_pk, reading_at, …) rows into the earliest write per site."""

@@ -196,11 +196,13 @@ def test_a_new_reading_shows_in_the_status_through_the_status_queue(client, auth
     assert e1_status()[:3] == (dt.datetime(2026, 3, 31, 19, tzinfo=dt.UTC), 7.0, 12)
 
 
-def test_one_follow_waits_at_a_time_however_many_batches_commit(client, auth, sites, celery_app):
-    """While a follow is pending, batches send no other (each still sends its event); a follow clears the mark before
+def test_one_follow_waits_at_a_time_however_many_batches_commit(client, auth, sites, celery_app, database):
+    """A batch whose sites' statuses it continued itself sends no follow. One that leaves sites to follow (a run holds
+    their status rows) sends one unless one is pending (each still sends its event); a follow clears the mark before
     it takes the journal entries, so the batch after it sends one again. The mark expires by itself."""
     from celery.signals import after_task_publish
 
+    from lux.compute import modes
     from worker.tasks.status import PENDING_KEY, PENDING_TTL_S, follow, follow_wanted
 
     broker = celery_app.backend.client
@@ -214,24 +216,31 @@ def test_one_follow_waits_at_a_time_however_many_batches_commit(client, auth, si
             {"site_id": "E2", "reading_at": f"2026-04-{day:02d}T19:00:00Z", "register_kwh": day}])
         assert answer.get_json()["event"] == "queued"
 
+    with database.engine.begin() as conn:  # statuses to continue, with no journal entry for a recompute to take
+        conn.execute(text("INSERT INTO readings (site_pk, reading_at, register_kwh) "
+                          "VALUES (:pk, '2026-03-31T19:00Z', 0)"), {"pk": sites["E2"]})
+    modes.run_explicit(database, task="test", task_id=None, site_pks=[sites["E2"]])
     broker.delete(PENDING_KEY)
     assert follow_wanted(broker) and not follow_wanted(broker)
     assert 0 < broker.ttl(PENDING_KEY) <= PENDING_TTL_S
+    broker.delete(PENDING_KEY)
     after_task_publish.connect(record, weak=False)
     try:
-        for _attempt in range(3):  # a follow an earlier test sent may clear the mark meanwhile: then again
+        post(1)  # E2's status continued by the ingest: nothing left to follow
+        assert published.count("lux.status.follow") == 0 and not broker.exists(PENDING_KEY)
+        with database.engine.connect() as holder:  # a run writing E2's status
+            holder.execute(text("SELECT 1 FROM site_status WHERE site_pk = :pk FOR NO KEY UPDATE"), {"pk": sites["E2"]})
             published.clear()
             broker.set(PENDING_KEY, 1, ex=60)
-            for day in (1, 2, 3):
+            for day in (2, 3, 4):
                 post(day)
-            if broker.exists(PENDING_KEY):
-                break
-        assert published.count("lux.status.follow") == 0 and published.count("lux.ingest.process_events") == 3
-        held = follow.apply().result["held"]  # the task's body, here
-        # it cleared the mark; it set it again only to send the next follow itself, for sites a recompute held
-        assert broker.exists(PENDING_KEY) == bool(held) and published.count("lux.status.follow") == bool(held)
-        post(4)
-        assert published.count("lux.status.follow") == 1
+            assert published.count("lux.status.follow") == 0 and published.count("lux.ingest.process_events") == 3
+            assert follow.apply().result["held"] == 1  # the task's body, here: E2 is still held
+            # it cleared the mark and set it again to send the next follow itself, for the site a run held
+            assert broker.exists(PENDING_KEY) and published.count("lux.status.follow") == 1
+            broker.delete(PENDING_KEY)
+            post(5)
+            assert published.count("lux.status.follow") == 2
     finally:
         after_task_publish.disconnect(record)
         broker.delete(PENDING_KEY)
