@@ -90,8 +90,8 @@ FOLLOW_HOLD_MAX_S = 120.0
 
 
 def run_follow(db: Database, as_of: dt.date | None = None) -> dict:
-    """The status of sites that new readings reached, ahead of their recompute: those of every journal entry
-    since the last follow, and those the last follow found held by a run.
+    """The status of sites that new readings reached, ahead of their recompute: those left to follow of every journal
+    entry since the last follow, and those the last follow found held by a run.
 
     Not recorded in `compute_runs`: it writes nothing the recompute of the same journal entries does not
     write again. `held`: how many sites' status rows a run held, kept for the next follow.

@@ -1,8 +1,10 @@
-"""Status queue task: the communication status of the sites of new readings, ahead of their recompute.
+"""Status queue task: the communication status of the sites of new readings that their ingest left, ahead of their
+recompute.
 
-The recompute of the same sites (`lux.ingest.process_events`) rebuilds every result and may wait
-behind a backlog; this task has a queue and worker of its own, so a new reading shows in the
-site's status first.
+An ingest continues its sites' statuses in its own transaction, but leaves those whose status row a recompute held
+(lux.ingest); the recompute of the same sites (`lux.ingest.process_events`) rebuilds every result and may wait
+behind a backlog. This task has a queue and worker of its own, so those sites' new readings show in their statuses
+first.
 """
 
 from __future__ import annotations
@@ -36,9 +38,9 @@ def follow_wanted(client: redis.Redis) -> bool:
 
 @celery_app.task(bind=True, base=LuxTask, name="lux.status.follow", ignore_result=True)
 def follow(self: LuxTask) -> dict:
-    """Write the status of the sites of every journal entry since the last follow, continued from their stored
-    statuses by their new readings. One follow takes a whole burst, and one waits at a time (`PENDING_KEY`). Sites
-    whose status row a recompute is writing are kept for the next follow, which is sent shortly unless one is
+    """Write the status of the sites left to follow of every journal entry since the last follow, continued from their
+    stored statuses by their new readings. One follow takes a whole burst, and one waits at a time (`PENDING_KEY`).
+    Sites whose status row a recompute is writing are kept for the next follow, which is sent shortly unless one is
     pending already (the recompute writes their status too)."""
     client = self.app.backend.client
     client.delete(PENDING_KEY)
