@@ -417,8 +417,15 @@ def reading_json(site_id: str, at: str, register: float, signal_level: int, seri
             f'"signal_level":{signal_level},"network":"EE","meter_serial":"{serial}"}}')
 
 
+# The bench's days lie in the past, but an ingest continues its sites' statuses as of the real today, and a run as of
+# an earlier day never replaces a later status. So after a night's readings the statuses are set back to the night's
+# day, as if it were today, which it is in the deployment: the night's run then writes them, as it does there.
+STATUSES_AS_OF_NIGHT = text("UPDATE site_status SET as_of = :day WHERE as_of > :day")
+
+
 def ingest_new_day(db: Database, fleet: list, new_day: dt.date, tz: str) -> float:
-    """One evening reading of `new_day` for every site, through `ingest_json` in batches of 5,000."""
+    """One evening reading of `new_day` for every site, through `ingest_json` in batches of 5,000 (which continues
+    their statuses), the statuses then set back to `new_day` (STATUSES_AS_OF_NIGHT, not timed)."""
     at = dt.datetime.combine(new_day, dt.time(20, 45), ZoneInfo(tz)).isoformat()
     started = time.perf_counter()
     accepted = 0
@@ -430,7 +437,10 @@ def ingest_new_day(db: Database, fleet: list, new_day: dt.date, tz: str) -> floa
         body = ("[" + ",".join(rows) + "]").encode()
         accepted += ingest_json(db, body, replace=False, request_id=f"bench-nightly-{i // BATCH}").accepted
     assert accepted == len(fleet), f"nightly: accepted {accepted} of {len(fleet)}"
-    return time.perf_counter() - started
+    seconds = time.perf_counter() - started
+    with db.session_scope() as session:
+        session.execute(STATUSES_AS_OF_NIGHT, {"day": new_day})
+    return seconds
 
 
 def measure_nightly(db: Database, new_day: dt.date, timer: StatementTimer) -> tuple[float, dict]:
@@ -727,6 +737,17 @@ def refresh_summary(url: str, since: dt.datetime) -> str:
             + f" ({sum(seconds):.1f} in all)")
 
 
+def backlog_summary(url: str) -> str:
+    """The journal entries (and the sites they name) no recompute had claimed yet when the load stopped: how far the
+    other results were behind the statuses."""
+    with admin_connect(url) as conn:
+        entries, sites, oldest = conn.execute(
+            "SELECT count(*), coalesce(sum(cardinality(site_pks)), 0), extract(epoch FROM now() - min(created_at)) "
+            "FROM ingest_journal").fetchone()
+    return (f"recompute backlog at the end: {entries} journal entries naming {sites:,} sites"
+            + (f", the oldest {float(oldest):.0f} s old" if oldest is not None else ""))
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))] if ordered else float("nan")
@@ -863,6 +884,7 @@ def run_freshness(args: argparse.Namespace, db: Database, env: dict, workdir: Pa
         + (f"{max(lags):.2f}s" if lags else "-") + " before")
     say(follow_summary(workdir / "worker-status.log"))
     say(refresh_summary(db.settings.database_url, load_started))
+    say(backlog_summary(db.settings.database_url))
 
 
 def print_report(args: argparse.Namespace, results: dict) -> None:

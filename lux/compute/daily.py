@@ -157,10 +157,12 @@ FRESH = text("""
      WHERE sc.anchor_day IS NULL AND NOT EXISTS (SELECT 1 FROM site_days sd WHERE sd.site_pk = sc.site_pk)
 """)
 
-# SPEC §4's reference reading from a tail's recent reading days (newest first): the closing register of the
-# latest one at least zero_read_days before the newest.
-REFERENCE = """(SELECT u.kwh FROM unnest({days}, {kwh}) AS u(day, kwh)
-                  WHERE u.day <= ({days})[1] - :zero_read_days ORDER BY u.day DESC LIMIT 1)"""
+# SPEC §4's reference reading from a tail's recent reading days (newest first, each once): the closing register of
+# the latest one at least zero_read_days before the newest. A site that reported on exactly that day (one that reports
+# daily) has it by an array search; the subquery, which costs a site about 2.5 µs, finds it otherwise.
+REFERENCE = """coalesce(({kwh})[array_position({days}, ({days})[1] - :zero_read_days)],
+                        (SELECT u.kwh FROM unnest({days}, {kwh}) AS u(day, kwh)
+                          WHERE u.day <= ({days})[1] - :zero_read_days ORDER BY u.day DESC LIMIT 1))"""
 
 # A site's reading days `{r}`, newest first, aggregated into what its tail keeps: the days and their closing
 # registers, and the newest day's closing reading and flat run.
