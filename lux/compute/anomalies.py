@@ -22,18 +22,34 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 # Each scope site's last reading day (`last_day`), which its episodes run to, and its cut. The last reading day is
-# the stored status' (as of the latest day computed, maybe later than this run's), but never past the run's own tail:
-# a follow may have written the status from a reading committed after the run read the readings (then the run's
-# status is not written, see status.py), and its days are not built yet. (Not `least`, which ignores a null: a status
-# without a reading day as of its day has none.)
+# that of the status stored once this run has written its own, which it does last (see engine.py): the run's own
+# (its tail's last day, or when the tail ends after the as-of day the latest site day on or before it, as
+# status.COMPUTED finds them), unless the stored status is as of a later day or from a later reading (status.NOT_OLDER:
+# then the run does not replace it). But never past the run's own tail: a follow may have written the status from a
+# reading committed after the run read the readings, and its days are not built yet. (Not `least`, which ignores a
+# null: a status without a reading day as of its day has none.)
 WINDOW = text("""
+    WITH last AS (
+        SELECT sc.site_pk, CASE WHEN t.last_day < kept.day THEN t.last_day ELSE kept.day END AS day
+          FROM compute_scope sc
+          LEFT JOIN site_tails t ON t.site_pk = sc.site_pk
+          LEFT JOIN site_status st ON st.site_pk = sc.site_pk
+          LEFT JOIN LATERAL (
+                SELECT t.last_day AS day, t.closing_at WHERE t.last_day <= :as_of
+                UNION ALL
+                (SELECT sd.day, sd.closing_at FROM site_days sd
+                  WHERE NOT coalesce(t.last_day <= :as_of, false) AND sd.site_pk = sc.site_pk AND sd.day <= :as_of
+                    AND sd.closing_at IS NOT NULL
+                  ORDER BY sd.day DESC LIMIT 1)) run ON true
+         CROSS JOIN LATERAL (
+                SELECT CASE WHEN st.as_of > :as_of OR st.last_reading_at > run.closing_at THEN st.last_day
+                            ELSE run.day END AS day) kept
+    )
     UPDATE compute_scope sc
-       SET last_day = last.day,
-           cut = CASE WHEN sc.from_day IS NULL OR last.day IS NULL THEN NULL ELSE least(sc.from_day - 1, last.day) END
-      FROM site_status st
-      LEFT JOIN site_tails t ON t.site_pk = st.site_pk
-     CROSS JOIN LATERAL (SELECT CASE WHEN t.last_day < st.last_day THEN t.last_day ELSE st.last_day END AS day) last
-     WHERE st.site_pk = sc.site_pk
+       SET last_day = l.day,
+           cut = CASE WHEN sc.from_day IS NULL OR l.day IS NULL THEN NULL ELSE least(sc.from_day - 1, l.day) END
+      FROM last l
+     WHERE l.site_pk = sc.site_pk
 """)
 
 # A kept episode is continued only when every day of it is on or before the cut, so its details stand.
@@ -207,6 +223,6 @@ UNDERPERFORMANCE = text(f"""
 def rebuild_anomalies(session: Session, params: dict, as_of: object) -> int:
     """Rebuild the anomaly episodes of the scope sites as of `as_of`; returns rows written."""
     bound = {**params, "as_of": as_of}
-    session.execute(WINDOW)
+    session.execute(WINDOW, bound)
     session.execute(CLEAR, bound)
     return session.execute(DAY_EPISODES, bound).rowcount + session.execute(UNDERPERFORMANCE, bound).rowcount

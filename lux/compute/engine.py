@@ -113,9 +113,11 @@ def recompute_sites(session: Session, params: Params, as_of: dt.date, *, sites: 
     with _locked_scope(session, sites, from_day, shard) as count:
         written = rebuild_site_days(session, params)
         changed_from = session.execute(CHANGED_FROM).scalar_one()
-        written += refresh_status(session, bound, as_of, count)
         written += rebuild_performance(session, as_of)
         written += rebuild_anomalies(session, bound, as_of)
+        # Last: a status row stays locked from its write to the commit, and an ingest's follow skips (and leaves to
+        # the status follow) every status row a run holds.
+        written += refresh_status(session, bound, as_of, count)
     return Recomputed(written, count, changed_from)
 
 

@@ -201,3 +201,29 @@ def wait_for_advisory_lock_waiter(database, timeout_s: float = 15.0) -> None:
                                "WHERE l.locktype = 'advisory' AND NOT l.granted AND a.datname = current_database())"):
         assert time.monotonic() < deadline, "the fleet refresh never reached the rollups' lock"
         time.sleep(0.02)
+
+
+def test_a_backfill_as_of_an_earlier_day_keeps_the_later_status_and_episodes_to_its_last_day(database):
+    """A run as of an earlier day than the stored status does not replace it, and its episodes run to that status'
+    last reading day, not to the run's own as-of day (the run writes its status last: its anomaly stage reads the
+    status the run will leave stored)."""
+    with database.engine.begin() as conn:
+        pk = conn.execute(text("INSERT INTO sites (site_id, name, capacity_kwp) VALUES ('K', 'k', 4) RETURNING id"))\
+            .scalar_one()
+        conn.execute(text("""
+            INSERT INTO readings (site_pk, reading_at, register_kwh)
+            SELECT :pk, d + time '19:00', 10 * least(extract(day FROM d), 5)
+              FROM generate_series(date '2026-06-01', date '2026-06-10', interval '1 day') d"""), {"pk": pk})
+
+    def stored() -> tuple:
+        with database.engine.connect() as conn:
+            status = conn.execute(text("SELECT as_of, last_day, status, days FROM site_status")).one()
+            episodes = conn.execute(text("SELECT type, start_day, end_day, details FROM anomalies ORDER BY 1, 2"))
+            return tuple(status), [tuple(row) for row in episodes]
+
+    modes.run_explicit(database, task="t", task_id=None, as_of=D, site_pks=[pk])
+    full = stored()
+    assert full == ((D, D, "zero_read", 5), [("stuck_register", dt.date(2026, 6, 5), None,
+                                              {"days": 5, "register_kwh": 50.0})])
+    modes.run_explicit(database, task="t", task_id=None, as_of=D - dt.timedelta(days=2), site_pks=[pk])
+    assert stored() == full
