@@ -1,7 +1,7 @@
 """Computation benchmark: full rebuild, nightly refresh, status, set-based vs per-site loop, freshness.
 
     .venv/bin/python bench/compute.py [--sites 100000] [--days 365] [--loop-sites 10000] [--shards 4]
-                                      [--freshness-batches 100] [--probe-interval 2] [--reads-per-day 4]
+                                      [--freshness-batches 100] [--probe-interval 2] [--round-minutes 10]
                                       [--skip-freshness] [--reuse] [--profile-shard] [--keep-data]
 
 Uses DATABASE_URL / REDIS_URL when set (a dedicated database `lux_bench_compute` on that server;
@@ -21,8 +21,9 @@ meters), then measures, with a real Celery worker:
   indexed query per site, status computed in Python, as the original product did): the two alternated
   SETBASED_RUNS times, each way's fastest run compared;
 - freshness: from `POST /readings` returning to the probe site's new status being readable, while
-  a paced background load of new readings for the other sites runs through the same API (--reads-per-day
-  rounds a day, each a reading of every site), with what the status worker's follows did meanwhile (how many,
+  a paced background load of new readings for the other sites runs through the same API (rounds of a reading of
+  every site, --round-minutes apart from yesterday's start, as a live fleet's: see free_instants), with what the
+  status worker's follows did meanwhile (how many,
   how many sites each, how long: a site's cost under the load) and the fleet refreshes the recomputes owed. A probe
   starts every --probe-interval seconds whether the ones before have shown or not (so each lands at an arbitrary
   point of the follows' cycle), posts one reading of its own site and polls its status every PROBE_POLL_S. The
@@ -242,8 +243,8 @@ def prepare_database(url: str, args: argparse.Namespace, tz: str) -> tuple[dt.da
     if args.reuse and meta and meta[:2] == (args.sites, args.days):
         reset_for_reuse(url, meta[3], tz)
         return meta[2], meta[3]
-    # Days after the nightly one stay free up to yesterday: the freshness load posts them (one per site per round).
-    last_day = fleet_today(tz) - dt.timedelta(days=2 + args.background_days)
+    # The two nights' days follow the loaded ones; yesterday and today stay free for the freshness load.
+    last_day = fleet_today(tz) - dt.timedelta(days=4)
     say(f"loading {args.sites} sites × {args.days} days ({args.sites * args.days:,} readings) …")
     timings = load_fleet(url, args.sites, args.days, last_day, tz)
     say("load: " + " ".join(f"{k}={v:.1f}s" for k, v in timings.items()))
@@ -529,7 +530,7 @@ class Background:
         self.chunks = [fleet[i:i + BATCH] for i in range(0, len(fleet), BATCH)]
         self.per_batch = len(fleet) / len(self.chunks)  # mean readings per batch, for pacing
         self.instants = instants
-        self.growth = 2.5 / args.reads_per_day  # kWh per kWp a round
+        self.growth = 2.5 * args.round_minutes / (24 * 60)  # kWh per kWp a round
         self.exhausted = threading.Event()
         self.lock = threading.Lock()
         self.next_batch = 0
@@ -629,13 +630,15 @@ def probe_once(port: int, headers: dict, site: tuple, timeout_s: float) -> float
         conn.close()
 
 
-def free_instants(after: dt.date, tz: str, reads_per_day: int) -> list[dt.datetime]:
-    """The instants of the background load's rounds: `reads_per_day` of each day after `after` up to yesterday, three
-    hours apart and the last at 20:45 (new readings the load may post)."""
-    zone, today = ZoneInfo(tz), fleet_today(tz)
-    times = [dt.time(20 - 3 * k, 45) for k in reversed(range(reads_per_day))]
-    return [dt.datetime.combine(after + dt.timedelta(days=n), at, zone)
-            for n in range(1, (today - after).days) for at in times]
+def free_instants(tz: str, minutes: int) -> list[dt.datetime]:
+    """The instants of the background load's rounds: every `minutes` minutes from the start of yesterday (after the
+    nights' days, as prepare_database lays them out) up to now, as a live fleet's readings arrive. (Rounds of days long
+    past made every fleet refresh the recomputes owed rebuild the rollups of each day from there to today: 100 days
+    and more, where a live fleet's refresh rebuilds a day or two.)"""
+    yesterday = fleet_today(tz) - dt.timedelta(days=1)
+    start = dt.datetime.combine(yesterday, dt.time(0), ZoneInfo(tz)).astimezone(dt.UTC)
+    step = dt.timedelta(minutes=minutes)
+    return [start + k * step for k in range(int((dt.datetime.now(dt.UTC) - start) / step))]
 
 
 class FleetLag:
@@ -773,10 +776,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--clients", type=int, default=4, help="background load client threads")
     parser.add_argument("--api-workers", type=int, default=4)
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds of background load before probing")
-    parser.add_argument("--background-days", type=int, default=130,
-                        help="days left free after the loaded ones for the background load")
-    parser.add_argument("--reads-per-day", type=int, default=4, choices=range(1, 8),
-                        help="background rounds a free day (a reading of every site each)")
+    parser.add_argument("--round-minutes", type=int, default=10,
+                        help="minutes between two background rounds' readings (a reading of every site each)")
     parser.add_argument("--probe-interval", type=float, default=2.0, help="seconds between two probes' starts")
     return parser.parse_args()
 
@@ -791,7 +792,7 @@ def setup(args: argparse.Namespace, workdir: Path) -> tuple[list, Settings]:
     return servers, settings
 
 
-def run_core(args: argparse.Namespace, settings: Settings, db: Database, app, results: dict) -> dt.date:
+def run_core(args: argparse.Namespace, settings: Settings, db: Database, app, results: dict) -> None:
     """Everything measured through the worker or in process, before the freshness run."""
     tz = settings.timezone
     params = Params(timezone=tz)
@@ -827,10 +828,10 @@ def run_core(args: argparse.Namespace, settings: Settings, db: Database, app, re
     say(f"set-based {results['setbased_s']:.3f}s vs loop {results['loop_s']:.2f}s on {len(pks)} sites, fastest of "
         f"{SETBASED_RUNS} (set-based runs {' '.join(f'{x:.3f}' for x in setbased_runs)}; loop runs "
         f"{' '.join(f'{x:.2f}' for x in loop_runs)}; statuses {counts}; loop agrees on {agree}/{len(pks)})")
-    return measure_second_night(db, settings, new_day, results)
+    measure_second_night(db, settings, new_day, results)
 
 
-def measure_second_night(db: Database, settings: Settings, night: dt.date, results: dict) -> dt.date:
+def measure_second_night(db: Database, settings: Settings, night: dt.date, results: dict) -> None:
     """The next night in steady state: one more day for every site, after the vacuum autovacuum would have run
     between two nights (the first night follows a bulk build whose pages are all freshly written) and a checkpoint."""
     second = night + dt.timedelta(days=1)
@@ -842,7 +843,6 @@ def measure_second_night(db: Database, settings: Settings, night: dt.date, resul
     results["nightly_again_s"], again = measure_nightly(db, second, timer)
     say(f"nightly_again_s={results['nightly_again_s']:.2f} {again}")
     timer.report("second night sweep, statements summed over its parts")
-    return second
 
 
 def profile_shard(db: Database, as_of: dt.date, shards: int) -> None:
@@ -855,8 +855,7 @@ def profile_shard(db: Database, as_of: dt.date, shards: int) -> None:
     timer.report(f"shard 0/{shards}")
 
 
-def run_freshness(args: argparse.Namespace, db: Database, env: dict, workdir: Path, results: dict,
-                  new_day: dt.date) -> None:
+def run_freshness(args: argparse.Namespace, db: Database, env: dict, workdir: Path, results: dict) -> None:
     with db.session_scope() as session:
         session.execute(text("DELETE FROM api_clients WHERE name = 'bench-compute'"))
         token = tokens.create_client(session, "bench-compute", ["ingest", "read"])
@@ -864,10 +863,10 @@ def run_freshness(args: argparse.Namespace, db: Database, env: dict, workdir: Pa
     port = free_port()
     with start_api(env, workdir, port, args.api_workers) as api:
         wait_for_api(api, port)
-        instants = free_instants(new_day, db.settings.timezone, args.reads_per_day)
+        instants = free_instants(db.settings.timezone, args.round_minutes)
         say(f"freshness: {args.freshness_batches} probes, one every {args.probe_interval:g} s, beside "
             f"≈{args.background_rate:,.0f} readings/s; {len(instants)} rounds free for the background load "
-            f"({args.reads_per_day} a day, {instants[0].date()} … {instants[-1].date()}) …")
+            f"({args.round_minutes} minutes apart, {instants[0]:%Y-%m-%d %H:%M} … {instants[-1]:%Y-%m-%d %H:%M} UTC) …")
         load_started = dt.datetime.now(dt.UTC)
         fresh = measure_freshness(port, token, fleet, args, instants, db.settings.database_url)
     delays, lags = fresh["delays"], fresh["fleet_lags"]
@@ -926,9 +925,9 @@ def main() -> None:
                "LUX_LOG_LEVEL": "WARNING"}
         with start_worker(env, workdir) as worker, start_worker(env, workdir, "status", 1, "INFO"):
             wait_for_worker(celery_app, worker)
-            new_day = run_core(args, settings, db, celery_app, results)
+            run_core(args, settings, db, celery_app, results)
             if not args.skip_freshness:
-                run_freshness(args, db, env, workdir, results, new_day)
+                run_freshness(args, db, env, workdir, results)
     finally:
         if db is not None:
             db.engine.dispose()
