@@ -740,6 +740,21 @@ def refresh_summary(url: str, since: dt.datetime) -> str:
             + f" ({sum(seconds):.1f} in all)")
 
 
+RECOMPUTES_SINCE = """
+    SELECT count(*), coalesce(sum(sites), 0), coalesce(sum(extract(epoch FROM finished_at - started_at)), 0)
+      FROM compute_runs
+     WHERE task IN ('lux.ingest.process_events', 'lux.ingest.sweep', 'lux.ingest.sweep_part')
+       AND started_at >= %s AND finished_at IS NOT NULL AND sites > 0"""
+
+
+def recompute_summary(url: str, since: dt.datetime) -> str:
+    """The incremental recomputes (events and sweeps) that finished since `since`, from `compute_runs`."""
+    with admin_connect(url) as conn:
+        runs, sites, seconds = conn.execute(RECOMPUTES_SINCE, (since,)).fetchone()
+    return (f"recomputes: {runs} runs, {sites:,} sites, {float(seconds):.1f} s in all"
+            + (f" ({1e6 * float(seconds) / sites:.0f} µs a site)" if sites else ""))
+
+
 def backlog_summary(url: str) -> str:
     """The journal entries (and the sites they name) no recompute had claimed yet when the load stopped: how far the
     other results were behind the statuses."""
@@ -883,6 +898,7 @@ def run_freshness(args: argparse.Namespace, db: Database, env: dict, workdir: Pa
         + (f"{max(lags):.2f}s" if lags else "-") + " before")
     say(follow_summary(workdir / "worker-status.log"))
     say(refresh_summary(db.settings.database_url, load_started))
+    say(recompute_summary(db.settings.database_url, load_started))
     say(backlog_summary(db.settings.database_url))
 
 
