@@ -30,10 +30,6 @@ TAKE_FLEET_REFRESH = text("""
 
 EVENT_ENTRIES = 2  # journal entries one ingest event may take: its own and the oldest other one
 SWEEP_ENTRIES = 100
-# An event that finds an entry this old (the recomputes are behind) takes up to BEHIND_ENTRIES: under a load the
-# recomputes cannot follow entry by entry, each run then absorbs several batches of the same sites.
-BEHIND_S = 10.0
-BEHIND_ENTRIES = 400
 SWEEP_SPLIT_MIN_SITES = 10_000  # a sweep naming fewer sites is one recompute
 
 
@@ -48,12 +44,10 @@ def run_incremental(db: Database, *, task: str, task_id: str | None, journal_ids
 
     Up to `entries` entries are taken at once, so a burst of batches touching the same sites
     becomes one recompute of each site, from its earliest touched day, while one run stays small
-    enough to answer within seconds. An event (`journal_ids`) that finds an entry older than BEHIND_S takes up to
-    BEHIND_ENTRIES (more when `entries` is more): a recompute costs a site about the same however many new readings
-    it takes, so behind a load the recomputes could not follow a batch at a time they catch up. Claiming and
-    recomputing share a transaction: on failure the entries come back for the sweep. The fleet rollups and
-    snapshots are owed, not rebuilt here: a `fleet_refresh_requests` row, written in the same transaction, is taken
-    by `run_fleet_refresh`. Nothing pending, or every entry it could take taken by another claimer meanwhile:
+    enough to answer within seconds. Claiming and recomputing share a transaction: on failure the
+    entries come back for the sweep. The fleet rollups and snapshots are owed, not rebuilt here:
+    a `fleet_refresh_requests` row, written in the same transaction, is taken by
+    `run_fleet_refresh`. Nothing pending, or every entry it could take taken by another claimer meanwhile:
     nothing is recorded, but a record an earlier attempt of the same task left is finished (see `runs.recorded`).
     """
     as_of = as_of or fleet_today(db.settings.timezone)
@@ -61,8 +55,6 @@ def run_incremental(db: Database, *, task: str, task_id: str | None, journal_ids
         if not has_pending(session, journal_ids, older_than_s=older_than_s):
             settle_earlier_attempt(session, task_id)
             return {"claimed": 0, "fleet_refresh": False}
-        if journal_ids and has_pending(session, None, older_than_s=BEHIND_S):
-            entries = max(entries, BEHIND_ENTRIES)
     run = Run(task=task, task_id=task_id, mode="incremental", as_of=as_of)
     with recorded(db, run):
         with db.session_scope() as session:

@@ -50,25 +50,6 @@ def test_an_event_takes_its_own_entry_first_and_no_more_than_asked(database, two
     assert scalar(database, "SELECT count(*) FROM compute_runs") == 1
 
 
-def test_an_event_behind_an_old_entry_takes_the_backlog(database, two_sites, monkeypatch):
-    """Behind an entry older than BEHIND_S, an event takes up to BEHIND_ENTRIES entries, not its own and one more."""
-    with database.session_scope() as session:
-        for n in range(3):
-            mark_dirty(session, [two_sites["A"]], reason=f"later {n}", from_day=dt.date(2026, 6, 8))
-    with database.engine.connect() as conn:
-        last = conn.execute(text("SELECT max(id) FROM ingest_journal")).scalar_one()
-    monkeypatch.setattr(modes, "BEHIND_ENTRIES", 4)
-    done = modes.run_incremental(database, task="t", task_id=None, journal_ids=[last], as_of=D)
-    # none is old: its own entry and the oldest other (both A's)
-    assert done["claimed"] == 1 and scalar(database, "SELECT count(*) FROM ingest_journal") == 3
-    with database.engine.begin() as conn:
-        conn.execute(text("UPDATE ingest_journal SET created_at = now() - make_interval(secs => :s)"),
-                      {"s": modes.BEHIND_S + 1})
-        newest = conn.execute(text("SELECT max(id) FROM ingest_journal")).scalar_one()
-    done = modes.run_incremental(database, task="t", task_id=None, journal_ids=[newest], as_of=D)
-    assert done["claimed"] == 2 and scalar(database, "SELECT count(*) FROM ingest_journal") == 0  # 3 entries, 2 sites
-
-
 def test_an_event_whose_entry_another_claimer_holds_records_no_run(database, two_sites):
     with database.engine.connect() as other:
         # another worker's claim, still running: its entries are locked, so this claim skips them
