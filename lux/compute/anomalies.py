@@ -145,18 +145,19 @@ DAY_EPISODES = text(f"""
           FROM (SELECT f.*, f.day - CAST(row_number() OVER (PARTITION BY site_pk, type ORDER BY day) AS int) AS grp
                   FROM flagged f) g
          GROUP BY site_pk, type, grp
-    ), episodes AS (
+    ), episodes AS (  -- prev_start: the start of the site's previous new episode of the type (see kept below)
         SELECT i.site_pk, i.type, i.start_day, CASE WHEN i.running THEN NULL ELSE i.end_day END AS end_day,
                CASE i.type WHEN 'low_signal' THEN jsonb_build_object('min_mean_csq', round(i.min_value::numeric, 3))
                            WHEN 'spike' THEN jsonb_build_object(
                                'max_kwh', round(i.max_value::numeric, 3),
                                'limit_kwh', round((s.capacity_kwp * :max_daily_yield)::numeric, 3))
-                           ELSE jsonb_build_object('days', i.days) END AS details
+                           ELSE jsonb_build_object('days', i.days) END AS details,
+               lag(i.start_day) OVER (PARTITION BY i.site_pk, i.type ORDER BY i.start_day) AS prev_start
           FROM islands i JOIN sites s ON s.id = i.site_pk
          WHERE i.type <> 'gap' OR i.days >= 2
         UNION ALL
         SELECT b.site_pk, 'register_rollback', b.day, b.day,
-               jsonb_build_object('from_kwh', p.closing_kwh, 'to_kwh', b.closing_kwh)
+               jsonb_build_object('from_kwh', p.closing_kwh, 'to_kwh', b.closing_kwh), NULL
           FROM base b
           JOIN LATERAL (SELECT v.closing_kwh FROM site_days v
                          WHERE v.site_pk = b.site_pk AND v.day < b.day AND v.closing_at IS NOT NULL
@@ -166,7 +167,7 @@ DAY_EPISODES = text(f"""
         SELECT site_pk, 'stuck_register', flat_since,
                CASE WHEN max(day) = max(last_day) THEN NULL ELSE max(day) END,
                jsonb_build_object('register_kwh', (array_agg(closing_kwh ORDER BY day DESC))[1],
-                                  'days', max(day) - flat_since)
+                                  'days', max(day) - flat_since), NULL
           FROM base
          WHERE {STUCK}
          GROUP BY site_pk, flat_since
@@ -180,11 +181,14 @@ DAY_EPISODES = text(f"""
                     CAST(kept.details ->> 'max_kwh' AS numeric), CAST(e.details ->> 'max_kwh' AS numeric))) END,
            :as_of, now()
       FROM episodes e
-      -- a kept episode's last day: its end, or for a continued running one its as-of day (the cut)
+      -- a kept episode's last day: its end, or for a continued running one its as-of day (the cut). It continues
+      -- only the first new episode after its start: with the parameters it was found with, no later one reaches it;
+      -- found with other thresholds (changed between runs), it may reach several, which must not all become it.
       LEFT JOIN LATERAL (
             SELECT k.start_day, k.details FROM anomalies k
              WHERE e.type IN ('spike', 'low_signal', 'gap') AND k.site_pk = e.site_pk AND k.type = e.type
                AND k.start_day < e.start_day AND coalesce(k.end_day, k.as_of) >= e.start_day - 1
+               AND (e.prev_start IS NULL OR k.start_day > e.prev_start)
              ORDER BY k.start_day DESC LIMIT 1) kept ON true
      WHERE e.type <> 'gap' OR kept.start_day IS NULL
     {REWRITE}

@@ -157,7 +157,8 @@ FILL_FOLLOW_SCOPE = text("""
                                 AS u(pk, from_day)
 """)
 
-# Following new readings waits for no run and holds no run up. It locks the status rows of its sites that no other
+# Following new readings waits for no run, and holds up a run writing the same statuses only until it commits (an
+# ingest's follow commits with the ingest, moments later). It locks the status rows of its sites that no other
 # transaction has locked, and writes only those: a status row is locked by a run from the moment the run writes its
 # statuses until it commits, so such a site moves from the follow scope to `follow_held` (to try again). A site whose
 # run is still computing (its `compute_locks` row held) is followed all the same: the run's status, written later
