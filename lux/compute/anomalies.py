@@ -21,6 +21,8 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from lux.compute.sqlparts import latest_closing_sql
+
 # Each scope site's last reading day (`last_day`), which its episodes run to, and its cut. The last reading day is
 # that of the status stored once this run has written its own, which it does last (see engine.py): the run's own
 # (its tail's last day, or when the tail ends after the as-of day the latest site day on or before it, as
@@ -28,26 +30,21 @@ from sqlalchemy.orm import Session
 # then the run does not replace it). But never past the run's own tail: a follow may have written the status from a
 # reading committed after the run read the readings, and its days are not built yet. (Not `least`, which ignores a
 # null: a status without a reading day as of its day has none.)
-WINDOW = text("""
-    WITH run AS (  -- (the site days are read only for a tail that ends after the as-of day)
-        SELECT sc.site_pk, t.last_day AS tail_day, st.as_of, st.last_day AS stored_day, st.last_reading_at,
-               CASE WHEN t.last_day <= :as_of THEN t.last_day ELSE (
-                    SELECT sd.day FROM site_days sd
-                     WHERE sd.site_pk = sc.site_pk AND sd.day <= :as_of AND sd.closing_at IS NOT NULL
-                     ORDER BY sd.day DESC LIMIT 1) END AS day,
-               CASE WHEN t.last_day <= :as_of THEN t.closing_at ELSE (
-                    SELECT sd.closing_at FROM site_days sd
-                     WHERE sd.site_pk = sc.site_pk AND sd.day <= :as_of AND sd.closing_at IS NOT NULL
-                     ORDER BY sd.day DESC LIMIT 1) END AS closing_at
+WINDOW = text(f"""
+    WITH last AS (
+        SELECT sc.site_pk, CASE WHEN t.last_day < kept.day THEN t.last_day ELSE kept.day END AS day
           FROM compute_scope sc
           LEFT JOIN site_tails t ON t.site_pk = sc.site_pk
           LEFT JOIN site_status st ON st.site_pk = sc.site_pk
-    ), kept AS (
-        SELECT r.site_pk, r.tail_day,
-               CASE WHEN r.as_of > :as_of OR r.last_reading_at > r.closing_at THEN r.stored_day ELSE r.day END AS day
-          FROM run r
-    ), last AS (
-        SELECT k.site_pk, CASE WHEN k.tail_day < k.day THEN k.tail_day ELSE k.day END AS day FROM kept k
+          LEFT JOIN LATERAL (  -- the site days are read only for a tail that ends after the as-of day
+                SELECT t.last_day AS day, t.closing_at WHERE t.last_day <= :as_of
+                UNION ALL
+                SELECT p.day, p.closing_at
+                  FROM ({latest_closing_sql("sc.site_pk", ":as_of", "NOT coalesce(t.last_day <= :as_of, false)")}) p
+          ) run ON true
+         CROSS JOIN LATERAL (
+                SELECT CASE WHEN st.as_of > :as_of OR st.last_reading_at > run.closing_at THEN st.last_day
+                            ELSE run.day END AS day) kept
     )
     UPDATE compute_scope sc
        SET last_day = l.day,
