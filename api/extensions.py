@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import marshmallow as ma
-from flask_smorest import Api, Blueprint
+from flask_smorest import Api
+from flask_smorest import Blueprint as SmorestBlueprint
+from webargs.flaskparser import FlaskParser
 
 API_PREFIX = "/api/v1"
 BEARER = "bearerAuth"
@@ -50,6 +54,28 @@ def openapi_config(version: str) -> dict:
             "components": {"securitySchemes": {BEARER: {"type": "http", "scheme": "bearer"}}},
         },
     }
+
+
+class StrictQueryParser(FlaskParser):
+    """A query parameter the view does not take is an error (422 naming it), as an unknown body field is: a misspelt
+    filter must not answer with unfiltered data."""
+
+    DEFAULT_UNKNOWN_BY_LOCATION = {**FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION,
+                                   "query": ma.RAISE, "querystring": ma.RAISE}
+
+
+class NoQueryArgsSchema(ma.Schema):
+    """The query of a view that takes no query parameters."""
+
+
+class Blueprint(SmorestBlueprint):
+    """flask-smorest's Blueprint parsing arguments with StrictQueryParser."""
+
+    ARGUMENTS_PARSER = StrictQueryParser()
+
+    def no_query(self) -> Callable[[Callable], Callable]:
+        """Decorates a view that takes no query parameters: any given is a 422, as for views that take some."""
+        return self.arguments(NoQueryArgsSchema, location="query", as_kwargs=True)
 
 
 def blueprint(name: str, import_name: str, url_prefix: str, description: str) -> Blueprint:

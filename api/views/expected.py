@@ -56,6 +56,7 @@ def _json_body() -> object:
 @blp.route("/<site_id>/expected-generation")
 class SiteExpectedGeneration(MethodView):
     @requires("read")
+    @blp.no_query()
     @blp.response(200, ExpectedGenerationSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, site_id):
@@ -67,6 +68,7 @@ class SiteExpectedGeneration(MethodView):
         return _answer(site, stored)
 
     @requires("admin")
+    @blp.no_query()
     @blp.doc(requestBody=PUT_BODY)
     @blp.response(200, ExpectedGenerationSchema)
     @blp.alt_response(404, response="NOT_FOUND")

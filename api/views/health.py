@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from api.db import get_database
+from api.extensions import Blueprint
 from api.schemas.health import HealthSchema, ReadySchema
 
 blp = Blueprint("health", __name__, description="Process and dependency health.")

@@ -18,6 +18,7 @@ blp = blueprint("site-results", __name__, "/sites", "A site's computed results."
 @blp.route("/<site_id>/communication-status")
 class CommunicationStatus(MethodView):
     @requires("read")
+    @blp.no_query()
     @blp.response(200, CommunicationStatusSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, site_id):

@@ -24,6 +24,7 @@ blp = blueprint("runs", __name__, "", "Computation runs (SPEC §5): trigger, fol
 @blp.route("/compute/run")
 class ComputeRun(MethodView):
     @requires("operate")
+    @blp.no_query()
     @blp.arguments(ComputeRunRequestSchema)
     @blp.response(202, QueuedSchema)
     def post(self, body):
@@ -51,6 +52,7 @@ class ComputeRun(MethodView):
 @blp.route("/tasks/<task_id>")
 class TaskState(MethodView):
     @requires("operate")
+    @blp.no_query()
     @blp.response(200, TaskStateSchema)
     def get(self, task_id):
         """State and result of a task (from the result backend) with its run records."""

@@ -50,6 +50,7 @@ class SiteCollection(MethodView):
         return {"items": items, "total": total, "limit": args["limit"], "offset": args["offset"]}
 
     @requires("admin")
+    @blp.no_query()
     @blp.arguments(SiteSchema)
     @blp.response(201, SiteSchema)
     @blp.alt_response(409, response="CONFLICT")
@@ -64,12 +65,14 @@ class SiteCollection(MethodView):
 @blp.route("/<site_id>")
 class SiteItem(MethodView):
     @requires("read")
+    @blp.no_query()
     @blp.response(200, SiteSchema)
     def get(self, site_id):
         """One site."""
         return site_or_404(site_id)
 
     @requires("admin")
+    @blp.no_query()
     @blp.arguments(SiteUpdateSchema(partial=True))
     @blp.response(200, SiteSchema)
     def patch(self, fields, site_id):
@@ -77,6 +80,7 @@ class SiteItem(MethodView):
         return sites.update_site(get_session(), site_or_404(site_id), fields)
 
     @requires("admin")
+    @blp.no_query()
     @blp.response(200, SiteSchema)
     def delete(self, site_id):
         """Deactivate a site (its readings and results are kept; PATCH `active` to reactivate)."""
@@ -99,6 +103,7 @@ IMPORT_BODY = {
 @blp.route("/import")
 class SiteImport(MethodView):
     @requires("admin")
+    @blp.no_query()
     @blp.doc(requestBody=IMPORT_BODY)
     @blp.response(200, ImportResultSchema)
     def post(self):

@@ -61,6 +61,26 @@ def test_invalid_site_fields_are_422_with_the_field_named(client, auth):
     assert "capacity_kwp" in body["message"] and "site_id" in body["message"]
 
 
+def test_a_misspelt_filter_is_422_naming_it_not_an_unfiltered_page(client, auth):
+    response = client.get("/api/v1/anomalies?regoin=North%20West&limit=5", headers=auth("read"))
+    body = assert_error(response, 422, "validation_error")
+    assert body["details"] == {"query": {"regoin": ["Unknown field."]}}
+    assert "regoin" in body["message"]
+    assert client.get("/api/v1/anomalies?region=North%20West&limit=5", headers=auth("read")).status_code == 200
+
+
+@pytest.mark.parametrize(("method", "path"), [
+    ("get", "/api/v1/sites/S-1/communication-status?as_of=2026-01-01"),
+    ("get", "/api/v1/sites/S-1?fields=name"),
+    ("patch", "/api/v1/sites/S-1?active=false"),
+    ("get", "/api/v1/tasks/abc?wait=1"),
+])
+def test_a_query_parameter_of_a_view_that_takes_none_is_422(client, auth, method, path):
+    response = getattr(client, method)(path, json={}, headers=auth("read", "admin", "operate"))
+    body = assert_error(response, 422, "validation_error")
+    assert set(body["details"]["query"]) == {path.rsplit("?", 1)[1].split("=")[0]}
+
+
 def test_unexpected_exception_is_a_generic_500_and_logged(settings, caplog):
     app = create_app(settings)
 
