@@ -185,18 +185,9 @@ def prepare(settings: Settings, sites: int) -> tuple[Database, str, dict[str, in
     return database, token, pks
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sites", type=int, default=10_000)
-    parser.add_argument("--days", type=int, default=100)
-    parser.add_argument("--clients", type=int, default=4)
-    parser.add_argument("--api-workers", type=int, default=4)
-    parser.add_argument("--repeats", type=int, default=3, help="runs of each method; the fastest is compared")
-    args = parser.parse_args()
-
-    env_settings = Settings.from_env()
-    workdir = Path(tempfile.mkdtemp(prefix="lux-bench-"))
-    servers, pg_url, redis_url = start_servers(env_settings, workdir)
+def measure(args: argparse.Namespace, env_settings: Settings, pg_url: str,
+            redis_url: str) -> tuple[list[float], list[float], list[float], float, list, int]:
+    """Every method's runs on the servers of `pg_url` / `redis_url`; the API's peak RSS in bytes."""
     admin = pg_url.rsplit("/", 1)[0] + "/postgres"
     ensure_database(admin, "lux_bench")
     settings = env_settings.with_changes(database_url=pg_url.rsplit("/", 1)[0] + "/lux_bench", redis_url=redis_url)
@@ -231,11 +222,29 @@ def main() -> None:
         api.wait()
     # Every figure swings by a third between runs on a shared machine: each method's fastest run is compared.
     copy_runs = [copy_text(settings.database_url, rows, pks) for _ in range(args.repeats)]
-    first_s, replay_s, copy_s = min(first_runs), min(replay_runs), min(copy_runs)
     orm_s = orm_per_row(database, rows[:ORM_SAMPLE], pks)
     database.engine.dispose()
-    stop_servers(servers)
+    return first_runs, replay_runs, copy_runs, orm_s, rows, sampler.peak
 
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sites", type=int, default=10_000)
+    parser.add_argument("--days", type=int, default=100)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--api-workers", type=int, default=4)
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each method; the fastest is compared")
+    args = parser.parse_args()
+
+    env_settings = Settings.from_env()
+    workdir = Path(tempfile.mkdtemp(prefix="lux-bench-"))
+    servers, pg_url, redis_url = start_servers(env_settings, workdir)
+    try:
+        first_runs, replay_runs, copy_runs, orm_s, rows, peak_rss = measure(args, env_settings, pg_url, redis_url)
+    finally:
+        stop_servers(servers)
+
+    first_s, replay_s, copy_s = min(first_runs), min(replay_runs), min(copy_runs)
     n = len(rows)
     rate = {"api_first": n / first_s, "api_replay": n / replay_s, "copy_text": n / copy_s,
             "orm_per_row": min(n, ORM_SAMPLE) / orm_s}
@@ -247,7 +256,7 @@ def main() -> None:
         print(f"{name:<14}{count:>10}{seconds:>10.2f}{rate[name]:>14,.0f}")
     for name, runs in (("api_first", first_runs), ("api_replay", replay_runs), ("copy_text", copy_runs)):
         print(f"{name} runs (s): " + " ".join(f"{seconds:.2f}" for seconds in runs))
-    print(f"api_worker_peak_rss_mb={sampler.peak / 2**20:.0f}")
+    print(f"api_worker_peak_rss_mb={peak_rss / 2**20:.0f}")
     print(f"api_vs_copy={rate['api_first'] / rate['copy_text']:.2f} "
           f"replay_vs_first={rate['api_replay'] / rate['api_first']:.2f}")
 
