@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 
 import kombu
+import redis
 from celery import Task
 from celery.result import AsyncResult
 from flask import Flask, current_app
 
 from lux.config import Settings
 from worker.tasks.ingest import process_events
-from worker.tasks.status import follow, follow_wanted
+from worker.tasks.status import PENDING_KEY, follow, follow_wanted
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +42,8 @@ def emit_ingest_event(event: dict | None, *, follow_left: bool) -> str:
     days = event["sites_by_day"]
     sites = sum(len(pks) for pks in days.values())
     try:
-        if follow_left and follow_wanted(current_app.extensions["lux_redis"]):
-            send_task(follow, ignore_result=True)
+        if follow_left:
+            _send_follow(current_app.extensions["lux_redis"])
         send_task(process_events, event, ignore_result=True,
                   argsrepr=f"request_id={event['request_id']} sites={sites} from={min(days)}")
     except Exception as error:  # any broker failure: readings and journal entry are committed; the sweep finds it
@@ -50,3 +51,15 @@ def emit_ingest_event(event: dict | None, *, follow_left: bool) -> str:
                     type(error).__name__)
         return "deferred"
     return "queued"
+
+
+def _send_follow(client: redis.Redis) -> None:
+    """Send a follow unless one is pending; a send that fails clears the mark it set, so that the next batch that
+    leaves sites to follow sends one instead of waiting for the mark to expire."""
+    if not follow_wanted(client):
+        return
+    try:
+        send_task(follow, ignore_result=True)
+    except Exception:
+        client.delete(PENDING_KEY)
+        raise

@@ -161,11 +161,11 @@ def test_a_fleet_refresh_clears_its_mark_and_sends_the_next_for_requests_written
 
     broker = celery_app.backend.client
     assert modes.run_incremental(database, task="t", task_id=None, entries=1)["fleet_refresh"]
-    broker.set(FLEET_REFRESH_KEY, 1, ex=60)  # as the event that sent it left it
+    broker.set(FLEET_REFRESH_KEY, "refresh-1", ex=60)  # as the event that sent it left it
     with ThreadPoolExecutor(1) as pool, database.engine.connect() as rollups:
         rollups.execute(text("SELECT pg_advisory_lock(hashtext('lux.compute.rollups'))"))  # the refresh waits here
         held_since = time.monotonic()
-        running = pool.submit(lambda: fleet_refresh.apply().get())
+        running = pool.submit(lambda: fleet_refresh.apply(task_id="refresh-1").get())
         wait_for_advisory_lock_waiter(database)
         # the refresh took the first request; a recompute meanwhile owes another
         assert modes.run_incremental(database, task="t", task_id=None, entries=1)["fleet_refresh"]
@@ -174,7 +174,8 @@ def test_a_fleet_refresh_clears_its_mark_and_sends_the_next_for_requests_written
         rollups.commit()
         done = running.result(timeout=30)
     assert (done["requests"], done["next"]) == (1, True)
-    assert published == ["lux.compute.fleet_refresh"] and broker.exists(FLEET_REFRESH_KEY)
+    assert published == ["lux.compute.fleet_refresh"]
+    assert broker.get(FLEET_REFRESH_KEY) not in (None, b"refresh-1")  # the next refresh's mark
     assert published.countdowns[0] > 4
 
     broker.delete(FLEET_REFRESH_KEY)
@@ -183,6 +184,17 @@ def test_a_fleet_refresh_clears_its_mark_and_sends_the_next_for_requests_written
     assert (done["requests"], done["next"]) == (1, False)
     assert published == [] and not broker.exists(FLEET_REFRESH_KEY)
     assert scalar(database, "SELECT count(*) FROM fleet_refresh_requests") == 0
+
+
+def test_only_the_refresh_a_mark_was_set_for_clears_it(database, celery_app):
+    from worker.tasks.compute import FLEET_REFRESH_KEY, fleet_refresh
+
+    broker = celery_app.backend.client
+    broker.set(FLEET_REFRESH_KEY, "sent-by-an-event", ex=60)  # that refresh still pending
+    fleet_refresh.apply(task_id="a-sweeps-refresh").get()  # a sweep's chord sends its refresh without the mark
+    assert broker.get(FLEET_REFRESH_KEY) == b"sent-by-an-event"
+    fleet_refresh.apply(task_id="sent-by-an-event").get()
+    assert not broker.exists(FLEET_REFRESH_KEY)
 
 
 def a_new_reading(database, site_pk: int, day: dt.date) -> int:

@@ -244,3 +244,23 @@ def test_one_follow_waits_at_a_time_however_many_batches_commit(client, auth, si
     finally:
         after_task_publish.disconnect(record)
         broker.delete(PENDING_KEY)
+
+
+def test_a_follow_that_could_not_be_sent_leaves_no_mark_behind(settings, celery_app):
+    """The follow mark is set before the follow is sent: when the broker refuses the send, the mark is cleared, so the
+    next batch that leaves sites to follow sends one at once instead of waiting for the mark to expire."""
+    import kombu
+
+    from api.events import emit_ingest_event
+    from worker.tasks.status import PENDING_KEY
+
+    broker = celery_app.backend.client
+    broker.delete(PENDING_KEY)
+    app = create_app(settings)
+    app.extensions["lux_broker"] = kombu.Connection(  # the marks' Redis is up, the broker is not
+        f"redis://127.0.0.1:{free_port()}/0", connect_timeout=1,
+        transport_options={"socket_connect_timeout": 1, "max_retries": 0}).Pool(limit=1)
+    event = {"request_id": "r-1", "journal_id": 1, "sites_by_day": {"2026-04-01": [1]}}
+    with app.app_context():
+        assert emit_ingest_event(event, follow_left=True) == "deferred"
+    assert not broker.exists(PENDING_KEY)

@@ -6,7 +6,7 @@ import datetime as dt
 import time
 
 import redis
-from celery import chord
+from celery import chord, uuid
 
 from lux.compute import modes
 from lux.timeutil import fleet_today
@@ -18,10 +18,14 @@ FLEET_REFRESH_DELAY_S = 3  # an ingest burst's events within this delay share on
 # One fleet refresh at a time: a recompute that owes one sends it only when it sets this mark, and the refresh clears
 # the mark when it ends, then sends the next itself if requests were written while it ran, as long after as it took
 # (FLEET_REFRESH_DELAY_S at least). So under a steady load the refreshes take half a worker at most instead of piling
-# up (a second one would only wait for the first one's lock). The mark expires, so a lost refresh holds back the next
-# for FLEET_REFRESH_TTL_S at most; the sweep takes what is owed every minute in any case.
+# up (a second one would only wait for the first one's lock). The mark holds the id of the refresh it was set for, and
+# only that refresh clears it: a sweep's refresh, or one that outlived its mark, leaves a later refresh's mark alone.
+# The mark expires, so a lost refresh holds back the next for FLEET_REFRESH_TTL_S at most; the sweep takes what is
+# owed every minute in any case.
 FLEET_REFRESH_KEY = "lux:compute:fleet-refresh-pending"
 FLEET_REFRESH_TTL_S = 300
+# Deletes the mark (KEYS[1]) only if it still holds this refresh's id (ARGV[1]), in one step on the server.
+CLEAR_OWN_MARK = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 
 
 def _day(value: str | None) -> dt.date | None:
@@ -56,11 +60,22 @@ def fleet(self: LuxTask, as_of: str, from_day: str | None = None) -> dict:
 
 
 def send_fleet_refresh(client: redis.Redis, countdown: float = FLEET_REFRESH_DELAY_S) -> bool:
-    """Send a `lux.compute.fleet_refresh` in `countdown` seconds unless one is pending or running; True if sent."""
-    if not client.set(FLEET_REFRESH_KEY, 1, nx=True, ex=FLEET_REFRESH_TTL_S):
+    """Send a `lux.compute.fleet_refresh` in `countdown` seconds unless one is pending or running; True if sent. A send
+    that fails clears the mark it set, so it does not hold back the next refresh."""
+    task_id = uuid()
+    if not client.set(FLEET_REFRESH_KEY, task_id, nx=True, ex=FLEET_REFRESH_TTL_S):
         return False
-    fleet_refresh.apply_async(countdown=countdown)
+    try:
+        fleet_refresh.apply_async(countdown=countdown, task_id=task_id)
+    except Exception:
+        clear_own_mark(client, task_id)
+        raise
     return True
+
+
+def clear_own_mark(client: redis.Redis, task_id: str) -> bool:
+    """Clear the fleet-refresh mark if it was set for the refresh `task_id`; True if it was."""
+    return bool(client.eval(CLEAR_OWN_MARK, 1, FLEET_REFRESH_KEY, task_id))
 
 
 @celery_app.task(bind=True, base=LuxTask, name="lux.compute.fleet_refresh")
@@ -72,7 +87,7 @@ def fleet_refresh(self: LuxTask) -> dict:
     try:
         result = modes.run_fleet_refresh(self.app.lux_database, task=self.name, task_id=self.request.id)
     finally:
-        client.delete(FLEET_REFRESH_KEY)
+        clear_own_mark(client, self.request.id)
     countdown = max(FLEET_REFRESH_DELAY_S, time.monotonic() - started)
     result["next"] = modes.fleet_refresh_owed(self.app.lux_database) and send_fleet_refresh(client, countdown)
     return result
