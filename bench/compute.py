@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/compute.py [--sites 100000] [--days 365] [--loop-sites 10000] [--shards 4]
                                       [--freshness-batches 100] [--probe-interval 2] [--round-minutes 10]
-                                      [--skip-freshness] [--reuse] [--profile-shard] [--keep-data]
+                                      [--alone-seconds 30] [--skip-freshness] [--reuse] [--profile-shard]
+                                      [--keep-data]
 
 Uses DATABASE_URL / REDIS_URL when set (a dedicated database `lux_bench_compute` on that server;
 the Celery queues of REDIS_URL's database are emptied first), otherwise embedded servers under
@@ -28,7 +29,9 @@ meters), then measures, with a real Celery worker:
   starts every --probe-interval seconds whether the ones before have shown or not (so each lands at an arbitrary
   point of the follows' cycle), posts one reading of its own site and polls its status every PROBE_POLL_S. The
   probes see their own sites only; how far the background sites' statuses are behind is sampled beside them (the
-  fleet's lag: see FleetLag).
+  fleet's lag: see FleetLag). Then, as the baseline of the same run, the same load for --alone-seconds with the
+  recompute worker consuming nothing (`cancel_consumer`, once its running tasks end): what the ingest reaches
+  alone on this machine, against what it reaches beside the recomputes.
 
 `--reuse` keeps an already loaded database of the same size (results, journal and readings added
 by a previous run are cleared, so every run starts from the same state). Not a test: timings vary.
@@ -708,6 +711,46 @@ def measure_freshness(port: int, token: str, fleet: list, args: argparse.Namespa
             "window_s": window_end - window_start, "background_accepted": background.accepted}
 
 
+RECOMPUTE_QUEUES = ("ingest", "compute")
+IDLE_TIMEOUT_S = 300.0
+
+
+def pause_recomputes(app) -> list[str]:
+    """Stop the recompute worker (not the status worker) consuming its queues, then wait for its running tasks to
+    end; returns the queues it no longer consumes."""
+    workers = [name for reply in app.control.ping(timeout=2.0) for name in reply if name.startswith("bench-compute-")]
+    for queue in RECOMPUTE_QUEUES:
+        app.control.cancel_consumer(queue, destination=workers, reply=True)
+    deadline = time.monotonic() + IDLE_TIMEOUT_S
+    while time.monotonic() < deadline:
+        active = app.control.inspect(destination=workers, timeout=2.0).active() or {}
+        if not any(active.values()):
+            return list(RECOMPUTE_QUEUES)
+        time.sleep(1.0)
+    raise SystemExit(f"the recompute worker was still busy {IDLE_TIMEOUT_S:g} s after it stopped consuming")
+
+
+def measure_alone(port: int, token: str, fleet: list, args: argparse.Namespace, instants: list) -> float:
+    """The background load of the freshness run (the same sites, batches and clients, unpaced) for --alone-seconds,
+    from the first round it did not reach, with no recompute running: readings accepted a second after the
+    warm-up."""
+    unpaced = argparse.Namespace(**{**vars(args), "background_rate": math.inf})
+    background = Background(port, token, fleet[:-args.freshness_batches], unpaced, instants)
+    background.start()
+    try:
+        time.sleep(args.warmup)
+        start = time.perf_counter()
+        background.stop.wait(args.alone_seconds)
+        end = time.perf_counter()
+    finally:
+        background.finish()
+    if background.errors:
+        raise SystemExit(f"background load alone failed: {background.errors[:2]}")
+    if background.exhausted.is_set():
+        say("background load alone: ran out of rounds before the end (its rate is a lower bound)")
+    return background.rate_between(start, end)
+
+
 FOLLOW_LINE = re.compile(r"task=lux\.status\.follow sites=(\d+) written=\d+ held=(\d+) seconds=([\d.]+)")
 
 
@@ -794,6 +837,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--round-minutes", type=int, default=10,
                         help="minutes between two background rounds' readings (a reading of every site each)")
     parser.add_argument("--probe-interval", type=float, default=2.0, help="seconds between two probes' starts")
+    parser.add_argument("--alone-seconds", type=float, default=30.0,
+                        help="seconds of the background load alone after the probes, the recompute worker paused "
+                             "(0: skip this baseline)")
     return parser.parse_args()
 
 
@@ -870,7 +916,7 @@ def profile_shard(db: Database, as_of: dt.date, shards: int) -> None:
     timer.report(f"shard 0/{shards}")
 
 
-def run_freshness(args: argparse.Namespace, db: Database, env: dict, workdir: Path, results: dict) -> None:
+def run_freshness(args: argparse.Namespace, db: Database, app, env: dict, workdir: Path, results: dict) -> None:
     with db.session_scope() as session:
         session.execute(text("DELETE FROM api_clients WHERE name = 'bench-compute'"))
         token = tokens.create_client(session, "bench-compute", ["ingest", "read"])
@@ -884,6 +930,13 @@ def run_freshness(args: argparse.Namespace, db: Database, env: dict, workdir: Pa
             f"({args.round_minutes} minutes apart, {instants[0]:%Y-%m-%d %H:%M} … {instants[-1]:%Y-%m-%d %H:%M} UTC) …")
         load_started = dt.datetime.now(dt.UTC)
         fresh = measure_freshness(port, token, fleet, args, instants, db.settings.database_url)
+        summaries = [follow_summary(workdir / "worker-status.log"), refresh_summary(db.settings.database_url,
+                     load_started), recompute_summary(db.settings.database_url, load_started),
+                     backlog_summary(db.settings.database_url)]
+        if args.alone_seconds > 0:
+            say(f"baseline: the recompute worker stops consuming {', '.join(pause_recomputes(app))} …")
+            results["background_alone_rate"] = measure_alone(port, token, fleet, args,
+                                                             instants[fresh["rounds"] + 1:])
     delays, lags = fresh["delays"], fresh["fleet_lags"]
     results.update(freshness_median_s=statistics.median(delays) if delays else float("nan"),
                    freshness_p95_s=percentile(delays, 0.95), background_rate=fresh["rate"],
@@ -896,10 +949,12 @@ def run_freshness(args: argparse.Namespace, db: Database, env: dict, workdir: Pa
     say(f"fleet lag: {len(lags)} samples, the next round 95 % of the background statuses did not show was accepted "
         f"median {results['fleet_lag_median_s']:.2f}s, p95 {results['fleet_lag_p95_s']:.2f}s, max "
         + (f"{max(lags):.2f}s" if lags else "-") + " before")
-    say(follow_summary(workdir / "worker-status.log"))
-    say(refresh_summary(db.settings.database_url, load_started))
-    say(recompute_summary(db.settings.database_url, load_started))
-    say(backlog_summary(db.settings.database_url))
+    for summary in summaries:
+        say(summary)
+    if "background_alone_rate" in results:
+        alone = results["background_alone_rate"]
+        say(f"baseline: the background load alone reached {alone:,.0f} readings/s over {args.alone_seconds:g} s, "
+            f"beside the recomputes {results['background_rate'] / alone:.2f} of that")
 
 
 def print_report(args: argparse.Namespace, results: dict) -> None:
@@ -919,7 +974,9 @@ def print_report(args: argparse.Namespace, results: dict) -> None:
               f"freshness_p95_s={results['freshness_p95_s']:.2f} "
               f"background_readings_per_s={results['background_rate']:.0f} "
               f"fleet_lag_median_s={results['fleet_lag_median_s']:.2f} "
-              f"fleet_lag_p95_s={results['fleet_lag_p95_s']:.2f}")
+              f"fleet_lag_p95_s={results['fleet_lag_p95_s']:.2f}"
+              + (f" background_alone_readings_per_s={results['background_alone_rate']:.0f}"
+                 if "background_alone_rate" in results else ""))
     print(f"nightly_again_s={results['nightly_again_s']:.2f} (the next night, steady state)")
     print(f"full_s={results['full_s']:.2f} nightly_s={results['nightly_s']:.2f} status_s={results['status_s']:.2f} "
           f"setbased_vs_loop={results['setbased_vs_loop']:.2f}")
@@ -943,7 +1000,7 @@ def main() -> None:
             wait_for_worker(celery_app, worker)
             run_core(args, settings, db, celery_app, results)
             if not args.skip_freshness:
-                run_freshness(args, db, env, workdir, results)
+                run_freshness(args, db, celery_app, env, workdir, results)
     finally:
         if db is not None:
             db.engine.dispose()
