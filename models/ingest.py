@@ -36,6 +36,7 @@ class IngestJournal(Base):
     row per site) keeps the cost off the ingest hot path; claimers coalesce entries per site.
     `follow_pks` / `follow_days`: the sites (and earliest days) whose statuses the status follow still
     has to continue; the ingest continued the others itself. Null: every site of the entry.
+    `earliest_at`: the earliest reading the request wrote, of any site (null: not known, as for `mark_dirty`).
     """
 
     __tablename__ = "ingest_journal"
@@ -47,6 +48,7 @@ class IngestJournal(Base):
     from_days: Mapped[list[dt.date]] = mapped_column(ARRAY(Date))
     follow_pks: Mapped[list[int] | None] = mapped_column(ARRAY(Integer))
     follow_days: Mapped[list[dt.date] | None] = mapped_column(ARRAY(Date))
+    earliest_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class StatusFollowCursor(Base):

@@ -19,11 +19,17 @@ from lux.compute.params import Params
 # the from_day are already in site_days) and that day's closing reading; a site without one is rebuilt whole.
 # When the site's tail ends before the from_day (new readings after all known ones, the common case) the tail is
 # the anchor; otherwise one probe of site_days finds it. The tail's day is kept as `prior_last`, the site's
-# latest reading day before this run, for the anomaly stage.
+# latest reading day before this run, for the anomaly stage. A site whose new readings are all on or after its tail's
+# day and later than its tail's closing reading (`readings_after`, from the journal) is seeded: that day's stored row
+# stands for its readings up to that closing reading (see SEEDED_READINGS), so they are not read again.
 ANCHOR = text("""
     UPDATE compute_scope sc
        SET anchor_day = a.day, anchor_at = a.closing_at, anchor_flat = a.flat_since, from_day = a.day + 1,
-           prior_last = t.last_day
+           prior_last = t.last_day,
+           seed_day = CASE WHEN a.day IS NOT NULL AND t.last_day = s.from_day AND s.readings_after > t.closing_at
+                           THEN t.last_day END,
+           seed_at = CASE WHEN a.day IS NOT NULL AND t.last_day = s.from_day AND s.readings_after > t.closing_at
+                          THEN t.closing_at END
       FROM compute_scope s
       LEFT JOIN site_tails t ON t.site_pk = s.site_pk
       LEFT JOIN LATERAL (
@@ -37,6 +43,15 @@ ANCHOR = text("""
 """)
 
 
+# Running counts of readings and signal levels, for reading rows (COUNTS) or rows that may stand for several
+# readings (WEIGHED_COUNTS: a seeded day's stored row, see SEEDED_READINGS).
+COUNTS = """count(*) OVER w AS n_cum,
+               coalesce(sum(r.signal_level) OVER w, 0) AS sig_cum,
+               count(r.signal_level) OVER w AS sig_n_cum"""
+WEIGHED_COUNTS = """sum(r.readings) OVER w AS n_cum,
+               coalesce(sum(r.signal_sum) OVER w, 0) AS sig_cum,
+               sum(r.signal_n) OVER w AS sig_n_cum"""
+
 # One pass over the readings in key order: running counts give each day's totals at its closing
 # reading; a second window over closing readings gives deltas and flat runs; days between two
 # closing readings more than a day apart are filled in with their share of the delta. Every CTE
@@ -49,9 +64,7 @@ DAY_ROWS = """
     WITH scoped AS (
         SELECT sc.site_pk, sc.anchor_day, sc.anchor_flat, r.reading_at, r.register_kwh, r.signal_level, r.network,
                r.day,
-               count(*) OVER w AS n_cum,
-               coalesce(sum(r.signal_level) OVER w, 0) AS sig_cum,
-               count(r.signal_level) OVER w AS sig_n_cum,
+               {counts},
                lead(r.day) OVER w AS next_day
           FROM {readings}
         WINDOW w AS (PARTITION BY sc.site_pk ORDER BY r.reading_at)
@@ -130,6 +143,34 @@ READINGS_BY_KEY = """compute_scope sc
                  WHERE r.site_pk = sc.site_pk AND r.reading_at >= coalesce(sc.anchor_at, '-infinity')
                  ORDER BY r.reading_at OFFSET 0) r
          WHERE {sites}"""
+# The stored path's readings: as READINGS_BY_KEY, but a seeded site (see ANCHOR) reads its anchor's closing reading,
+# its seed day's stored row in place of that day's readings up to its closing one (the row's counts and closing
+# reading), and the readings after it: two short ranges of the readings key and a probe of site_days, not the day.
+SEEDED_READINGS = """compute_scope sc
+          CROSS JOIN LATERAL (
+                SELECT r.reading_at, r.register_kwh, r.signal_level, r.network, 1 AS readings,
+                       r.signal_level AS signal_sum, CAST(r.signal_level IS NOT NULL AS int) AS signal_n,
+                       (r.reading_at AT TIME ZONE :timezone)::date AS day
+                  FROM readings r
+                 WHERE r.site_pk = sc.site_pk AND r.reading_at >= coalesce(sc.anchor_at, '-infinity')
+                   AND sc.seed_day IS NULL
+                UNION ALL
+                SELECT r.reading_at, r.register_kwh, r.signal_level, r.network, 1, r.signal_level,
+                       CAST(r.signal_level IS NOT NULL AS int), (r.reading_at AT TIME ZONE :timezone)::date
+                  FROM readings r
+                 WHERE sc.seed_day IS NOT NULL AND r.site_pk = sc.site_pk AND r.reading_at = sc.anchor_at
+                UNION ALL
+                SELECT r.reading_at, r.register_kwh, r.signal_level, r.network, 1, r.signal_level,
+                       CAST(r.signal_level IS NOT NULL AS int), (r.reading_at AT TIME ZONE :timezone)::date
+                  FROM readings r
+                 WHERE sc.seed_day IS NOT NULL AND r.site_pk = sc.site_pk AND r.reading_at > sc.seed_at
+                UNION ALL
+                SELECT d.closing_at, d.closing_kwh, d.closing_signal, d.network, d.readings, d.signal_sum, d.signal_n,
+                       d.day
+                  FROM site_days d
+                 WHERE sc.seed_day IS NOT NULL AND d.site_pk = sc.site_pk AND d.day = sc.seed_day
+                OFFSET 0) r
+         WHERE {sites}"""
 # Sites built whole (no day stored) read every reading. A few read their key ranges; many scan the table once
 # and sort it: readings arrive day after day, so one site's readings lie on as many pages as it has readings,
 # and reading a fleet's history range by range costs a page per reading (`+ 0` keeps the join off the key).
@@ -141,12 +182,13 @@ EVERY_READING_SCANNED = """compute_scope sc
 # new days take a plain insert too; the site is locked, so no other run writes them meanwhile.
 APPENDED = "sc.anchor_day = sc.prior_last"
 REBUILD_APPENDED = text(REBUILD.format(readings=READINGS_BY_KEY.format(sites=f"NOT sc.fresh AND {APPENDED}"),
-                                       on_conflict="", after=KEEP_WRITTEN))
+                                       counts=COUNTS, on_conflict="", after=KEEP_WRITTEN))
 REBUILD_STORED = text(REBUILD.format(
-    readings=READINGS_BY_KEY.format(sites=f"NOT sc.fresh AND NOT coalesce({APPENDED}, false)"),
-    on_conflict=UPSERT_CHANGED, after=MARK_WRITTEN))
-REBUILD_FRESH_PROBED = text(REBUILD_FRESH.format(readings=READINGS_BY_KEY.format(sites="sc.fresh"), on_conflict=""))
-REBUILD_FRESH_SCANNED = text(REBUILD_FRESH.format(readings=EVERY_READING_SCANNED, on_conflict=""))
+    readings=SEEDED_READINGS.format(sites=f"NOT sc.fresh AND NOT coalesce({APPENDED}, false)"),
+    counts=WEIGHED_COUNTS, on_conflict=UPSERT_CHANGED, after=MARK_WRITTEN))
+REBUILD_FRESH_PROBED = text(REBUILD_FRESH.format(readings=READINGS_BY_KEY.format(sites="sc.fresh"), counts=COUNTS,
+                                                 on_conflict=""))
+REBUILD_FRESH_SCANNED = text(REBUILD_FRESH.format(readings=EVERY_READING_SCANNED, counts=COUNTS, on_conflict=""))
 
 # Scopes with more sites built whole than this scan the readings.
 SCAN_FRESH_SITES = 2_000

@@ -34,7 +34,8 @@ SiteSelection = Sequence[int] | Mapping[int, dt.date | None] | None
 CREATE_SCOPE = text("""
     CREATE TEMP TABLE compute_scope (
         site_pk int NOT NULL, from_day date, anchor_day date, anchor_at timestamptz, anchor_flat date,
-        prior_last date, cut date, last_day date, window_from date,
+        prior_last date, cut date, last_day date, window_from date, readings_after timestamptz, seed_day date,
+        seed_at timestamptz,
         changed boolean NOT NULL DEFAULT false, fresh boolean NOT NULL DEFAULT false,
         month_append boolean NOT NULL DEFAULT false, rate_months boolean NOT NULL DEFAULT false
     ) WITH (fillfactor = 40) ON COMMIT DROP
@@ -56,9 +57,10 @@ FILL_FROM_SITES = text("""
 """)
 
 FILL_FROM_LIST = text("""
-    INSERT INTO compute_scope (site_pk, from_day)
-    SELECT s.id, u.from_day
-      FROM unnest(string_to_array(:pks, ',')::int[], string_to_array(:days, ',', 'NULL')::date[]) AS u(pk, from_day)
+    INSERT INTO compute_scope (site_pk, from_day, readings_after)
+    SELECT s.id, u.from_day, u.readings_after
+      FROM unnest(string_to_array(:pks, ',')::int[], string_to_array(:days, ',', 'NULL')::date[],
+                  string_to_array(:after, ',', 'NULL')::timestamptz[]) AS u(pk, from_day, readings_after)
       JOIN sites s ON s.id = u.pk
 """)
 
@@ -103,14 +105,18 @@ CHANGED_FROM = text("""
 
 
 def recompute_sites(session: Session, params: Params, as_of: dt.date, *, sites: SiteSelection = None,
-                    from_day: dt.date | None = None, shard: tuple[int, int] | None = None) -> Recomputed:
+                    from_day: dt.date | None = None, shard: tuple[int, int] | None = None,
+                    readings_after: Mapping[int, dt.datetime] | None = None) -> Recomputed:
     """Recompute every per-site result of the selected sites as of `as_of`.
 
     `sites`: None for all (or the shard `(k, n)`: sites with `id % n == k`), a list of site pks
     (each from `from_day`), or a mapping site pk → its own from-day (None: from its first day).
+    `readings_after`: for listed sites, an instant none of their readings written since their last recompute is
+    before (from the journal); a site whose readings all follow its last computed one then extends that day's
+    stored counts instead of reading the day again (see daily.ANCHOR).
     """
     bound = params.as_sql()
-    with _locked_scope(session, sites, from_day, shard) as count:
+    with _locked_scope(session, sites, from_day, shard, readings_after) as count:
         written = rebuild_site_days(session, params)
         changed_from = session.execute(CHANGED_FROM).scalar_one()
         written += rebuild_performance(session, as_of)
@@ -220,9 +226,10 @@ def follow_readings(session: Session, params: Params, as_of: dt.date,
 
 @contextmanager
 def _locked_scope(session: Session, sites: SiteSelection, from_day: dt.date | None,
-                  shard: tuple[int, int] | None) -> Iterator[int]:
+                  shard: tuple[int, int] | None, readings_after: Mapping[int, dt.datetime] | None = None
+                  ) -> Iterator[int]:
     """The scope table of the selected sites, each locked for the transaction; yields how many there are."""
-    count = _open_scope(session, sites, from_day, shard)
+    count = _open_scope(session, sites, from_day, shard, readings_after)
     if sites is None and shard is None:
         session.execute(LOCK_ALL)
     elif session.execute(LOCK).scalar_one() < count:
@@ -233,7 +240,7 @@ def _locked_scope(session: Session, sites: SiteSelection, from_day: dt.date | No
 
 
 def _open_scope(session: Session, sites: SiteSelection, from_day: dt.date | None,
-                shard: tuple[int, int] | None) -> int:
+                shard: tuple[int, int] | None, readings_after: Mapping[int, dt.datetime] | None) -> int:
     """The scope table of the selected sites (those that exist); returns how many it holds."""
     _tune(session)
     session.execute(text("DROP TABLE IF EXISTS compute_scope, rebuilt_days"))
@@ -244,7 +251,9 @@ def _open_scope(session: Session, sites: SiteSelection, from_day: dt.date | None
         count = session.execute(FILL_FROM_SITES, {"from_day": from_day, "shards": shards, "shard": index}).rowcount
     else:
         days = dict(sites) if isinstance(sites, Mapping) else dict.fromkeys(sites, from_day)
-        count = session.execute(FILL_FROM_LIST, {"pks": joined(days), "days": joined(days.values())}).rowcount
+        after = joined(readings_after.get(pk) for pk in days) if readings_after else None
+        count = session.execute(FILL_FROM_LIST, {"pks": joined(days), "days": joined(days.values()),
+                                                 "after": after}).rowcount
     session.execute(text("ALTER TABLE compute_scope ADD PRIMARY KEY (site_pk)"))
     session.execute(text("ANALYZE compute_scope"))
     return count

@@ -58,17 +58,19 @@ def run_incremental(db: Database, *, task: str, task_id: str | None, journal_ids
     run = Run(task=task, task_id=task_id, mode="incremental", as_of=as_of)
     with recorded(db, run):
         with db.session_scope() as session:
-            dirty = claim_journal_entries(session, list(journal_ids or []), older_than_s=older_than_s, limit=entries)
+            claimed = claim_journal_entries(session, list(journal_ids or []), older_than_s=older_than_s,
+                                            limit=entries)
+            dirty = claimed.from_days
             if not dirty:
                 run.found_nothing = True
                 return {"claimed": 0, "fleet_refresh": False}
-            done = recompute_sites(session, params_for(db), as_of,
-                                   sites={pk: dt.date.fromisoformat(day) for pk, day in dirty.items()})
+            done = recompute_sites(session, params_for(db), as_of, sites=dirty,
+                                   readings_after=claimed.readings_after)
             if done.changed_from:
                 session.execute(REQUEST_FLEET_REFRESH, {"from_day": done.changed_from})
         run.sites, run.rows_written, run.from_day = done.sites, done.rows, done.changed_from
     return {"claimed": len(dirty), "sites": done.sites, "rows": run.rows_written,
-            "from_day": min(dirty.values(), default=None), "fleet_refresh": done.changed_from is not None}
+            "from_day": min(dirty.values()).isoformat(), "fleet_refresh": done.changed_from is not None}
 
 
 def sweep_shares(db: Database, *, older_than_s: float, parts: int, min_sites: int | None = None) -> list[int]:

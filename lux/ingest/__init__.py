@@ -105,14 +105,15 @@ def _keep_rejects(conn: psycopg.Connection, outcome: Outcome, request_id: str) -
 
 
 # The entry names the sites this transaction's follow found held by a run (`follow_held`): the status follow continues
-# those (see lux.ingest.journal.FOLLOW_ENTRIES).
+# those (see lux.ingest.journal.FOLLOW_ENTRIES). Its earliest reading tells a recompute which sites' new readings all
+# follow their last computed one (see lux.compute.daily).
 JOURNAL = text("""
-    INSERT INTO ingest_journal (request_id, site_pks, from_days, follow_pks, follow_days)
+    INSERT INTO ingest_journal (request_id, site_pks, from_days, follow_pks, follow_days, earliest_at)
     VALUES (:request_id, string_to_array(:pks, ',')::int[],
             ARRAY(SELECT DATE '1970-01-01' + d
                     FROM unnest(string_to_array(:days, ',')::int[]) WITH ORDINALITY AS u(d, n) ORDER BY n),
             ARRAY(SELECT h.site_pk FROM follow_held h ORDER BY h.site_pk),
-            ARRAY(SELECT h.from_day FROM follow_held h ORDER BY h.site_pk))
+            ARRAY(SELECT h.from_day FROM follow_held h ORDER BY h.site_pk), :earliest_at)
     RETURNING id, cardinality(follow_pks)
 """)
 
@@ -135,7 +136,8 @@ def _follow_and_journal(session: Session, outcome: Outcome, timezone: str, reque
     follow_readings(session, Params(timezone=timezone), fleet_today(timezone), from_days)
     numbers = [str(day) for day, day_pks in by_day.items() for _ in day_pks]
     outcome.journal_id, outcome.left_to_follow = session.execute(
-        JOURNAL, {"request_id": request_id, "pks": joined(from_days), "days": joined(numbers)},
+        JOURNAL, {"request_id": request_id, "pks": joined(from_days), "days": joined(numbers),
+                  "earliest_at": min(outcome.dirty.values())},
     ).one()
     outcome.sites_by_day = {days.date(day).isoformat(): sorted(day_pks) for day, day_pks in sorted(by_day.items())}
 

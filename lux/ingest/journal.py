@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -22,8 +23,10 @@ CLAIM = text("""
            FOR UPDATE SKIP LOCKED
     ), claimed AS (
         DELETE FROM ingest_journal j USING picked p WHERE j.id = p.id
-        RETURNING j.site_pks, j.from_days)
-    SELECT pk, min(day) FROM claimed, unnest(site_pks, from_days) AS u(pk, day) GROUP BY pk ORDER BY pk
+        RETURNING j.site_pks, j.from_days, j.earliest_at)
+    SELECT pk, min(day), CASE WHEN count(*) = count(earliest_at) THEN min(earliest_at) END
+      FROM claimed, unnest(site_pks, from_days) AS u(pk, day)
+     GROUP BY pk ORDER BY pk
 """)
 
 
@@ -40,16 +43,25 @@ def has_pending(session: Session, journal_ids: Sequence[int] | None, *, older_th
     return session.execute(PENDING, {"ids": ids, "older_than": older_than_s}).scalar_one()
 
 
+@dataclass(frozen=True)
+class Claimed:
+    """What claimed journal entries name, per site: the earliest local day they touched and, unless an entry does not
+    know it (`mark_dirty`'s), an instant none of the readings they wrote is before: their earliest `earliest_at`."""
+
+    from_days: dict[int, dt.date]
+    readings_after: dict[int, dt.datetime]
+
+
 def claim_journal_entries(session: Session, first: list[int] | None = None, *, older_than_s: float = 0.0,
-                          limit: int = 100) -> dict[int, str]:
+                          limit: int = 100) -> Claimed:
     """Take up to `limit` journal entries off (in the caller's transaction), the entries `first` before the
-    oldest others, coalesced: site_pk → earliest local day.
+    oldest others, coalesced per site (see Claimed).
 
     Entries locked by another claimer are skipped, so concurrent claimers never take the same one;
     if the caller's transaction rolls back, the entries come back and the sweep retries them.
     """
-    rows = session.execute(CLAIM, {"first": first or [], "older_than": older_than_s, "limit": limit})
-    return {pk: day.isoformat() for pk, day in rows}
+    rows = session.execute(CLAIM, {"first": first or [], "older_than": older_than_s, "limit": limit}).all()
+    return Claimed({pk: day for pk, day, _ in rows}, {pk: at for pk, _, at in rows if at is not None})
 
 
 # The backlog a sweep would take: up to `limit` of the oldest entries older than the threshold, and how many sites

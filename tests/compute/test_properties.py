@@ -9,6 +9,7 @@ full run, and so do runs day by day as new days arrive; (d) running twice writes
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
 import os
 from dataclasses import dataclass, replace
@@ -441,6 +442,68 @@ def test_runs_day_by_day_equal_one_full_run(database, fleet, params, days):
     reset(database, RESULT_TABLES)
     run_full(database, params, final)
     assert_same(without_as_of(snapshot(database, PER_SITE)), daily, labels=("full", "day by day"), exact=True)
+
+
+@PROPERTY_SETTINGS
+@given(fleet=fleets(), params=params_strategy, cuts=st.lists(st.integers(0, 10**6), min_size=1, max_size=6))
+def test_readings_recomputed_as_they_arrive_equal_one_full_run(database, fleet, params, cuts):
+    """A live fleet: the readings arrive in time order, batch after batch, and each batch's sites are recomputed with
+    what its journal entry says (no reading of the batch is before its earliest one). A site whose new readings
+    follow its last computed one, on that same day, extends the day's stored counts (a seeded day, daily.ANCHOR)
+    instead of reading it again; the end state is that of one full run."""
+    final = fleet.as_of
+    seen = sorted((r for r in fleet.readings if ref.local_day(r.reading_at, params.timezone) <= final),
+                  key=lambda r: r.reading_at)
+    assume(len(seen) >= 2)
+    bounds = sorted({1 + c * (len(seen) - 1) // 10**6 for c in cuts} | {len(seen)})
+    note(f"as_of={final} params={params} batches end at {bounds}")
+    reset(database)
+    load(database, replace(fleet, readings=seen[:bounds[0]]))
+    run_full(database, params, final)
+    for start, end in itertools.pairwise(bounds):
+        batch = seen[start:end]
+        from_days: dict[int, dt.date] = {}
+        for r in batch:
+            day = ref.local_day(r.reading_at, params.timezone)
+            from_days[r.site_pk] = min(day, from_days.get(r.site_pk, day))
+        with database.session_scope() as session:
+            insert_readings(session, batch)
+        with database.session_scope() as session:
+            recompute_sites(session, params, final, sites=from_days,
+                            readings_after=dict.fromkeys(from_days, batch[0].reading_at))
+    arrived = snapshot(database, PER_SITE)
+    reset(database, RESULT_TABLES)
+    run_full(database, params, final)
+    assert_same(snapshot(database, PER_SITE), arrived, labels=("full", "as they arrive"))
+
+
+def test_a_seeded_day_is_extended_from_its_stored_row_not_read_again(database):
+    """The journal says a site's new readings all follow its last computed one: its day's earlier readings are not
+    read again (a change to one of them, written behind the engine's back, stays unseen), while without that word
+    the day is read again whole."""
+    params = Params(timezone="UTC")
+    day = dt.date(2026, 3, 4)
+
+    def reading(at: str, kwh: float, signal: int) -> Reading:
+        return Reading(1, dt.datetime.fromisoformat(at), kwh, signal)
+
+    reset(database)
+    load(database, Fleet(day, day, [Site(1, 4.0, "North", True)], [
+        reading("2026-03-03T19:00Z", 10.0, 12), reading("2026-03-04T08:00Z", 12.0, 20),
+        reading("2026-03-04T09:00Z", 13.0, 22)], {}))
+    run_full(database, params, day)
+    with database.session_scope() as session:  # an earlier reading of the day changed behind the engine's back
+        session.execute(text("UPDATE readings SET signal_level = 4 WHERE reading_at = '2026-03-04T08:00Z'"))
+        insert_readings(session, [reading("2026-03-04T10:00Z", 14.0, 24)])
+    counts = "SELECT readings, signal_sum, signal_n, closing_kwh, generation_kwh FROM site_days WHERE day = :day"
+    after = {1: dt.datetime(2026, 3, 4, 10, tzinfo=dt.UTC)}
+    with database.session_scope() as session:
+        recompute_sites(session, params, day, sites={1: day}, readings_after=after)
+        assert session.execute(text(counts), {"day": day}).one() == (3, 66, 3, 14.0, 4.0)  # 20 + 22 + 24
+        session.rollback()
+    with database.session_scope() as session:
+        recompute_sites(session, params, day, sites={1: day})
+        assert session.execute(text(counts), {"day": day}).one() == (3, 50, 3, 14.0, 4.0)  # 4 + 22 + 24
 
 
 def test_a_running_episode_is_reread_when_a_late_reading_changes_its_days(database):

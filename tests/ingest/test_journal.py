@@ -140,7 +140,37 @@ def test_a_claim_takes_no_more_entries_than_asked_when_the_journal_looked_empty(
             mark_dirty(session, [pk], reason="burst")
     with database.session_scope() as session:
         claimed = claim_journal_entries(session, limit=2)
-    assert sorted(claimed) == [1, 2]
+    assert sorted(claimed.from_days) == [1, 2] and claimed.readings_after == {}
     with database.engine.connect() as conn:
         left = conn.execute(text("SELECT array_agg(site_pks[1] ORDER BY id) FROM ingest_journal")).scalar_one()
     assert left == list(range(3, 17))
+
+
+def test_a_claim_knows_no_new_reading_of_a_site_is_before_its_entries_earliest(database):
+    """An ingest's entry keeps the earliest reading it wrote, of any site; a claim gives each site the earliest of its
+    entries' (what a recompute needs to extend a day instead of reading it again), and none for a site that an entry
+    without it (`mark_dirty`'s) names."""
+    from lux.ingest.journal import claim_journal_entries, mark_dirty
+
+    with database.engine.begin() as conn:
+        conn.execute(text("TRUNCATE readings, ingest_rejects, ingest_journal"))
+        pks = dict(conn.execute(text(
+            "INSERT INTO sites (site_id, name, capacity_kwp) VALUES ('J1', 'j', 3), ('J2', 'j', 3), ('J3', 'j', 3) "
+            "ON CONFLICT (site_id) DO UPDATE SET name = excluded.name RETURNING site_id, id")).all())
+
+    def post(rows: list[tuple[str, str]]) -> None:
+        body = [{"site_id": site, "reading_at": at, "register_kwh": 1.0} for site, at in rows]
+        ingest_json(database, json.dumps(body).encode(), replace=False, request_id="earliest")
+
+    post([("J1", "2026-03-28T10:00:00Z"), ("J2", "2026-03-28T09:00:00Z"), ("J1", "2026-03-28T08:30:00Z")])
+    post([("J2", "2026-03-28T07:00:00Z"), ("J3", "2026-03-28T11:00:00Z")])
+    with database.session_scope() as session:
+        mark_dirty(session, [pks["J3"]], reason="test")
+    with database.engine.connect() as conn:
+        kept = conn.execute(text("SELECT earliest_at FROM ingest_journal ORDER BY id")).scalars().all()
+    at = dt.datetime.fromisoformat
+    assert kept == [at("2026-03-28T08:30:00Z"), at("2026-03-28T07:00:00Z"), None]
+    with database.session_scope() as session:
+        claimed = claim_journal_entries(session, limit=3)
+    assert claimed.readings_after == {pks["J1"]: at("2026-03-28T08:30:00Z"), pks["J2"]: at("2026-03-28T07:00:00Z")}
+    assert set(claimed.from_days) == set(pks.values())
