@@ -143,32 +143,26 @@ READINGS_BY_KEY = """compute_scope sc
                  WHERE r.site_pk = sc.site_pk AND r.reading_at >= coalesce(sc.anchor_at, '-infinity')
                  ORDER BY r.reading_at OFFSET 0) r
          WHERE {sites}"""
-# The stored path's readings: as READINGS_BY_KEY, but a seeded site (see ANCHOR) reads its anchor's closing reading,
-# its seed day's stored row in place of that day's readings up to its closing one (the row's counts and closing
-# reading), and the readings after it: two short ranges of the readings key and a probe of site_days, not the day.
+# A seeded site's readings (see ANCHOR): its anchor's closing reading, its seed day's stored row in place of that
+# day's readings up to its closing one (the row's counts and closing reading), and the readings after it: two short
+# ranges of the readings key and a probe of site_days, not the day.
 SEEDED_READINGS = """compute_scope sc
           CROSS JOIN LATERAL (
                 SELECT r.reading_at, r.register_kwh, r.signal_level, r.network, 1 AS readings,
                        r.signal_level AS signal_sum, CAST(r.signal_level IS NOT NULL AS int) AS signal_n,
                        (r.reading_at AT TIME ZONE :timezone)::date AS day
                   FROM readings r
-                 WHERE r.site_pk = sc.site_pk AND r.reading_at >= coalesce(sc.anchor_at, '-infinity')
-                   AND sc.seed_day IS NULL
+                 WHERE r.site_pk = sc.site_pk AND r.reading_at = sc.anchor_at
                 UNION ALL
                 SELECT r.reading_at, r.register_kwh, r.signal_level, r.network, 1, r.signal_level,
                        CAST(r.signal_level IS NOT NULL AS int), (r.reading_at AT TIME ZONE :timezone)::date
                   FROM readings r
-                 WHERE sc.seed_day IS NOT NULL AND r.site_pk = sc.site_pk AND r.reading_at = sc.anchor_at
-                UNION ALL
-                SELECT r.reading_at, r.register_kwh, r.signal_level, r.network, 1, r.signal_level,
-                       CAST(r.signal_level IS NOT NULL AS int), (r.reading_at AT TIME ZONE :timezone)::date
-                  FROM readings r
-                 WHERE sc.seed_day IS NOT NULL AND r.site_pk = sc.site_pk AND r.reading_at > sc.seed_at
+                 WHERE r.site_pk = sc.site_pk AND r.reading_at > sc.seed_at
                 UNION ALL
                 SELECT d.closing_at, d.closing_kwh, d.closing_signal, d.network, d.readings, d.signal_sum, d.signal_n,
                        d.day
                   FROM site_days d
-                 WHERE sc.seed_day IS NOT NULL AND d.site_pk = sc.site_pk AND d.day = sc.seed_day
+                 WHERE d.site_pk = sc.site_pk AND d.day = sc.seed_day
                 OFFSET 0) r
          WHERE {sites}"""
 # Sites built whole (no day stored) read every reading. A few read their key ranges; many scan the table once
@@ -183,9 +177,11 @@ EVERY_READING_SCANNED = """compute_scope sc
 APPENDED = "sc.anchor_day = sc.prior_last"
 REBUILD_APPENDED = text(REBUILD.format(readings=READINGS_BY_KEY.format(sites=f"NOT sc.fresh AND {APPENDED}"),
                                        counts=COUNTS, on_conflict="", after=KEEP_WRITTEN))
-REBUILD_STORED = text(REBUILD.format(
-    readings=SEEDED_READINGS.format(sites=f"NOT sc.fresh AND NOT coalesce({APPENDED}, false)"),
-    counts=WEIGHED_COUNTS, on_conflict=UPSERT_CHANGED, after=MARK_WRITTEN))
+STORED = f"NOT sc.fresh AND NOT coalesce({APPENDED}, false)"
+REBUILD_STORED = text(REBUILD.format(readings=READINGS_BY_KEY.format(sites=f"{STORED} AND sc.seed_day IS NULL"),
+                                     counts=COUNTS, on_conflict=UPSERT_CHANGED, after=MARK_WRITTEN))
+REBUILD_SEEDED = text(REBUILD.format(readings=SEEDED_READINGS.format(sites=f"{STORED} AND sc.seed_day IS NOT NULL"),
+                                     counts=WEIGHED_COUNTS, on_conflict=UPSERT_CHANGED, after=MARK_WRITTEN))
 REBUILD_FRESH_PROBED = text(REBUILD_FRESH.format(readings=READINGS_BY_KEY.format(sites="sc.fresh"), counts=COUNTS,
                                                  on_conflict=""))
 REBUILD_FRESH_SCANNED = text(REBUILD_FRESH.format(readings=EVERY_READING_SCANNED, counts=COUNTS, on_conflict=""))
@@ -272,7 +268,8 @@ def rebuild_site_days(session: Session, params: Params) -> int:
     bound = {"timezone": params.timezone, "flat_tolerance_kwh": params.flat_tolerance_kwh}
     rebuild_fresh = REBUILD_FRESH_SCANNED if fresh > SCAN_FRESH_SITES else REBUILD_FRESH_PROBED
     written = session.execute(rebuild_fresh, bound).rowcount
-    written += sum(session.execute(statement, bound).scalar_one() for statement in (REBUILD_APPENDED, REBUILD_STORED))
+    written += sum(session.execute(statement, bound).scalar_one()
+                   for statement in (REBUILD_APPENDED, REBUILD_STORED, REBUILD_SEEDED))
     session.execute(text("ANALYZE rebuilt_days"))
     tails = {"zero_read_days": params.zero_read_days}
     written += session.execute(TAILS_APPENDED, tails).rowcount
