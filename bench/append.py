@@ -2,6 +2,9 @@
 
     .venv/bin/python bench/append.py [--sites 10000] [--days 30] [--per-day 48] [--repeats 3]
 
+Last lines: `append_48_per_day_s=… append_1_per_day_s=… dense_vs_daily=…`, then
+`in_day_read_again_s=… in_day_seeded_s=… read_again_vs_seeded=…`.
+
 Uses DATABASE_URL when set (a dedicated database `lux_bench_append` on that server, made anew), otherwise an
 embedded PostgreSQL under a temporary directory. Loads two fleets of --sites sites × --days days inside PostgreSQL:
 one with --per-day readings a day (every half hour by default), one with a single evening reading a day,
@@ -9,6 +12,10 @@ and builds every result once. Then, --repeats times and alternating the fleets: 
 every site of a fleet, recomputed from that day as an ingest event or the sweep does (`recompute_sites`),
 timed per statement, then rolled back. The baseline is the once-a-day fleet: a recompute that reads only what
 the new day needs costs about the same for both, however many readings a day a site sends.
+
+Then, as many times, a reading arriving late in a day: one more reading of every site of the --per-day fleet on its
+last loaded day, recomputed from that day with what its journal entry says (`readings_after`: the day is seeded, its
+stored row extended) and without it (the day read again), alternated and rolled back.
 Not a test: timings vary.
 """
 
@@ -21,6 +28,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import psycopg
 from sqlalchemy import text
@@ -93,6 +101,34 @@ def append_day(db: Database, args: argparse.Namespace, prefix: str, per_day: int
         session.close()
 
 
+# One more reading of every site of a fleet at 23:45 on `:day`, after its last of that day.
+LATE_IN_THE_DAY = text("""
+    INSERT INTO readings (site_pk, reading_at, register_kwh, signal_level, network)
+    SELECT s.id, CAST(:day AS timestamp) AT TIME ZONE :tz + interval '23 hours 45 minutes', :register, 12, 'EE'
+      FROM sites s WHERE s.site_id LIKE :prefix || '-%'
+""")
+
+
+def reading_in_the_day(db: Database, args: argparse.Namespace, seeded: bool) -> float:
+    """One more reading of every site of the --per-day fleet, late in its last loaded day, recomputed seeded or not
+    and rolled back: seconds of the recompute."""
+    day = FIRST_DAY + dt.timedelta(days=args.days - 1)
+    at = dt.datetime.combine(day, dt.time(23, 45), ZoneInfo(db.settings.timezone))
+    session = db.sessionmaker()
+    try:
+        session.execute(LATE_IN_THE_DAY, {"day": day, "tz": db.settings.timezone, "prefix": DENSE,
+                                          "register": args.days * args.per_day * 0.3})
+        pks = session.execute(text("SELECT id FROM sites WHERE site_id LIKE :prefix || '-%'"),
+                              {"prefix": DENSE}).scalars().all()
+        started = time.perf_counter()
+        recompute_sites(session, modes.params_for(db), day, sites=dict.fromkeys(pks, day),
+                        readings_after=dict.fromkeys(pks, at) if seeded else None)
+        return time.perf_counter() - started
+    finally:
+        session.rollback()
+        session.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sites", type=int, default=10_000)
@@ -124,8 +160,17 @@ def main() -> None:
         for prefix in runs:
             print(f"{prefix} runs (s): " + " ".join(f"{s:.2f}" for s in runs[prefix]))
         dense, daily = statistics.median(runs[DENSE]), statistics.median(runs[DAILY])
+        in_day: dict[bool, list[float]] = {True: [], False: []}
+        for _ in range(args.repeats):
+            for seeded in in_day:
+                in_day[seeded].append(reading_in_the_day(db, args, seeded))
+        for seeded, label in ((False, "read again"), (True, "seeded")):
+            print(f"a reading late in the day, {label}, runs (s): " + " ".join(f"{s:.2f}" for s in in_day[seeded]))
+        again, seeded_s = statistics.median(in_day[False]), statistics.median(in_day[True])
         print(f"append_{args.per_day}_per_day_s={dense:.2f} append_1_per_day_s={daily:.2f} "
               f"dense_vs_daily={dense / daily:.2f}")
+        print(f"in_day_read_again_s={again:.2f} in_day_seeded_s={seeded_s:.2f} "
+              f"read_again_vs_seeded={again / seeded_s:.2f}")
         db.engine.dispose()
     finally:
         stop_servers(servers)
