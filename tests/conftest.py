@@ -130,14 +130,13 @@ def drain_worker(celery_app, timeout_s: float = 15.0) -> None:
 
 
 def purge_queued_tasks(celery_app) -> None:
-    """Drop every queued task, and the pending marks a dropped follow, fleet refresh or catch-up pass leaves (else
-    none is sent until the mark expires)."""
+    """Drop every queued task, and the pending marks a dropped follow or fleet refresh leaves (else none is sent
+    until the mark expires)."""
     from worker.tasks.compute import FLEET_REFRESH_KEY
-    from worker.tasks.ingest import CATCH_UP_KEY, LAST_CATCH_UP_KEY
     from worker.tasks.status import PENDING_KEY
 
     celery_app.control.purge()
-    celery_app.backend.client.delete(PENDING_KEY, FLEET_REFRESH_KEY, CATCH_UP_KEY, LAST_CATCH_UP_KEY)
+    celery_app.backend.client.delete(PENDING_KEY, FLEET_REFRESH_KEY)
 
 
 def truncate_all(database: Database, attempts: int = 5) -> None:

@@ -19,14 +19,7 @@ from lux.compute.params import Params
 from lux.compute.runs import Run, recorded, settle_earlier_attempt
 from lux.compute.snapshots import build_snapshots
 from lux.db import Database
-from lux.ingest.journal import (
-    backlog,
-    claim_journal_entries,
-    has_pending,
-    keep_held,
-    oldest_wait_s,
-    take_entries_to_follow,
-)
+from lux.ingest.journal import backlog, claim_journal_entries, has_pending, keep_held, take_entries_to_follow
 from lux.timeutil import fleet_today
 
 REQUEST_FLEET_REFRESH = text("INSERT INTO fleet_refresh_requests (from_day) VALUES (:from_day)")
@@ -36,7 +29,6 @@ TAKE_FLEET_REFRESH = text("""
 """)
 
 EVENT_ENTRIES = 2  # journal entries one ingest event may take: its own and the oldest other one
-CATCH_UP_ENTRIES = 2_000  # journal entries one catch-up pass takes at most (see journal_behind_s)
 SWEEP_ENTRIES = 100
 SWEEP_SPLIT_MIN_SITES = 10_000  # a sweep naming fewer sites is one recompute
 
@@ -79,13 +71,6 @@ def run_incremental(db: Database, *, task: str, task_id: str | None, journal_ids
         run.sites, run.rows_written, run.from_day = done.sites, done.rows, done.changed_from
     return {"claimed": len(dirty), "sites": done.sites, "rows": run.rows_written,
             "from_day": min(dirty.values()).isoformat(), "fleet_refresh": done.changed_from is not None}
-
-
-def journal_behind_s(db: Database) -> float:
-    """How long the oldest pending journal entry has waited: an event recompute takes its entry within a second or
-    two, so a journal this far behind means the events do not keep up (see worker.tasks.ingest.catch_up)."""
-    with db.session_scope() as session:
-        return oldest_wait_s(session)
 
 
 def sweep_shares(db: Database, *, older_than_s: float, parts: int, min_sites: int | None = None) -> list[int]:

@@ -37,16 +37,6 @@ PENDING = text("""
 """)
 
 
-# How long the oldest pending entry has waited (null: none waits).
-OLDEST_WAIT = text("SELECT extract(epoch FROM now() - created_at) FROM ingest_journal ORDER BY id LIMIT 1")
-
-
-def oldest_wait_s(session: Session) -> float:
-    """Seconds the oldest pending journal entry has waited (0 when none waits)."""
-    waited = session.execute(OLDEST_WAIT).scalar()
-    return float(waited or 0.0)
-
-
 def has_pending(session: Session, journal_ids: Sequence[int] | None, *, older_than_s: float = 0.0) -> bool:
     """Whether journal entries (those of `journal_ids`, or any) older than `older_than_s` seconds wait."""
     ids = list(journal_ids) if journal_ids else None

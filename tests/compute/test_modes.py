@@ -119,10 +119,6 @@ class Published(list):
         super().__init__()
         self.countdowns: list[float | None] = []
 
-    def reset(self) -> None:
-        self.clear()
-        self.countdowns.clear()
-
 
 @pytest.fixture
 def published(celery_app) -> Iterator[Published]:
@@ -199,70 +195,6 @@ def test_only_the_refresh_a_mark_was_set_for_clears_it(database, celery_app):
     assert broker.get(FLEET_REFRESH_KEY) == b"sent-by-an-event"
     fleet_refresh.apply(task_id="sent-by-an-event").get()
     assert not broker.exists(FLEET_REFRESH_KEY)
-
-
-def test_events_behind_a_waiting_journal_leave_it_to_one_catch_up_pass_a_minute(database, two_sites, celery_app,
-                                                                                published):
-    """Once the journal's oldest entry has waited longer than an event recompute takes, an event sends one catch-up
-    pass and recomputes nothing; events and the sweep then defer to it. The pass takes every entry in one recompute,
-    clears its mark and sends the fleet refresh; the next pass comes a minute after it started."""
-    from worker.tasks.compute import FLEET_REFRESH_KEY
-    from worker.tasks.ingest import (
-        BEHIND_S,
-        CATCH_UP_INTERVAL_S,
-        CATCH_UP_KEY,
-        LAST_CATCH_UP_KEY,
-        catch_up,
-        process_events,
-        sweep,
-    )
-
-    broker = celery_app.backend.client
-
-    def waited(seconds: float) -> None:
-        with database.engine.begin() as conn:
-            conn.execute(text("UPDATE ingest_journal SET created_at = now() - make_interval(secs => :s)"),
-                         {"s": seconds})
-
-    broker.delete(CATCH_UP_KEY, LAST_CATCH_UP_KEY, FLEET_REFRESH_KEY)
-    try:
-        newest = a_new_reading(database, two_sites["A"], dt.date(2026, 6, 11))
-        waited(BEHIND_S / 2)  # not behind yet: the event recomputes its own entry and the oldest other (both A's)
-        assert process_events.apply(({"journal_id": newest},)).get()["claimed"] == 1
-        assert scalar(database, "SELECT count(*) FROM ingest_journal") == 1  # B's
-        assert published == ["lux.compute.fleet_refresh"] and not broker.exists(CATCH_UP_KEY)
-        broker.delete(FLEET_REFRESH_KEY)
-        published.reset()
-
-        newest = a_new_reading(database, two_sites["B"], dt.date(2026, 6, 11))
-        waited(BEHIND_S + 5)
-        broker.set(LAST_CATCH_UP_KEY, time.time() - 20)  # a pass started 20 s ago (so none runs during the test)
-        done = process_events.apply(({"journal_id": newest},)).get()
-        assert done["deferred"] and done["claimed"] == 0
-        assert published == ["lux.ingest.catch_up"]
-        assert CATCH_UP_INTERVAL_S - 25 < published.countdowns[0] <= CATCH_UP_INTERVAL_S - 20
-        assert scalar(database, "SELECT count(*) FROM ingest_journal") == 2
-        mark = broker.get(CATCH_UP_KEY).decode()
-        published.reset()
-        assert process_events.apply(({"journal_id": newest},)).get()["deferred"]
-        assert sweep.apply(kwargs={"older_than_s": 0}).get()["deferred"]
-        assert published == [] and scalar(database, "SELECT count(*) FROM ingest_journal") == 2
-
-        newest = a_new_reading(database, two_sites["A"], dt.date(2026, 6, 12))  # committed while the pass waits
-        result = catch_up.apply(task_id=mark).get()
-        assert (result["claimed"], result["sites"]) == (2, 2)  # B's two entries and A's, in one recompute
-        assert scalar(database, "SELECT count(*) FROM ingest_journal") == 0
-        assert scalar(database, "SELECT count(*) FROM compute_runs WHERE task = 'lux.ingest.catch_up'") == 1
-        assert not broker.exists(CATCH_UP_KEY) and published == ["lux.compute.fleet_refresh"]
-        published.reset()
-
-        newest = a_new_reading(database, two_sites["A"], dt.date(2026, 6, 13))
-        waited(BEHIND_S + 5)
-        assert process_events.apply(({"journal_id": newest},)).get()["deferred"]
-        assert published == ["lux.ingest.catch_up"]
-        assert CATCH_UP_INTERVAL_S - 10 < published.countdowns[0] <= CATCH_UP_INTERVAL_S
-    finally:
-        broker.delete(CATCH_UP_KEY, LAST_CATCH_UP_KEY, FLEET_REFRESH_KEY)
 
 
 def a_new_reading(database, site_pk: int, day: dt.date) -> int:

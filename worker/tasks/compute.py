@@ -73,9 +73,9 @@ def send_fleet_refresh(client: redis.Redis, countdown: float = FLEET_REFRESH_DEL
     return True
 
 
-def clear_own_mark(client: redis.Redis, task_id: str, key: str = FLEET_REFRESH_KEY) -> bool:
-    """Clear the mark `key` (the fleet refresh's by default) if it was set for the task `task_id`; True if it was."""
-    return bool(client.eval(CLEAR_OWN_MARK, 1, key, task_id))
+def clear_own_mark(client: redis.Redis, task_id: str) -> bool:
+    """Clear the fleet-refresh mark if it was set for the refresh `task_id`; True if it was."""
+    return bool(client.eval(CLEAR_OWN_MARK, 1, FLEET_REFRESH_KEY, task_id))
 
 
 @celery_app.task(bind=True, base=LuxTask, name="lux.compute.fleet_refresh")
