@@ -716,11 +716,15 @@ IDLE_TIMEOUT_S = 300.0
 
 
 def pause_recomputes(app) -> list[str]:
-    """Stop the recompute worker (not the status worker) consuming its queues, then wait for its running tasks to
-    end; returns the queues it no longer consumes."""
+    """Stop the recompute worker (not the status worker) consuming its queues and revoke the tasks it holds for
+    their countdown, then wait for its running tasks to end; returns the queues it no longer consumes."""
     workers = [name for reply in app.control.ping(timeout=2.0) for name in reply if name.startswith("bench-compute-")]
     for queue in RECOMPUTE_QUEUES:
         app.control.cancel_consumer(queue, destination=workers, reply=True)
+    scheduled = app.control.inspect(destination=workers, timeout=2.0).scheduled() or {}
+    for entries in scheduled.values():  # tasks it holds for their countdown (fleet refreshes)
+        for entry in entries:
+            app.control.revoke(entry["request"]["id"])
     deadline = time.monotonic() + IDLE_TIMEOUT_S
     while time.monotonic() < deadline:
         active = app.control.inspect(destination=workers, timeout=2.0).active() or {}
