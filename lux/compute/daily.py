@@ -25,11 +25,7 @@ from lux.compute.params import Params
 ANCHOR = text("""
     UPDATE compute_scope sc
        SET anchor_day = a.day, anchor_at = a.closing_at, anchor_flat = a.flat_since, from_day = a.day + 1,
-           prior_last = t.last_day,
-           seed_day = CASE WHEN a.day IS NOT NULL AND t.last_day = s.from_day AND s.readings_after > t.closing_at
-                           THEN t.last_day END,
-           seed_at = CASE WHEN a.day IS NOT NULL AND t.last_day = s.from_day AND s.readings_after > t.closing_at
-                          THEN t.closing_at END
+           prior_last = t.last_day, seed_day = seed.day, seed_at = seed.closing_at
       FROM compute_scope s
       LEFT JOIN site_tails t ON t.site_pk = s.site_pk
       LEFT JOIN LATERAL (
@@ -39,6 +35,9 @@ ANCHOR = text("""
               WHERE NOT coalesce(t.last_day < s.from_day, false) AND sd.site_pk = s.site_pk AND sd.day < s.from_day
                 AND sd.closing_at IS NOT NULL
               ORDER BY sd.day DESC LIMIT 1)) a ON true
+      LEFT JOIN LATERAL (
+            SELECT t.last_day AS day, t.closing_at
+             WHERE a.day IS NOT NULL AND t.last_day = s.from_day AND s.readings_after > t.closing_at) seed ON true
      WHERE sc.site_pk = s.site_pk AND s.from_day IS NOT NULL
 """)
 
@@ -146,17 +145,16 @@ READINGS_BY_KEY = """compute_scope sc
 # A seeded site's readings (see ANCHOR): its anchor's closing reading, its seed day's stored row in place of that
 # day's readings up to its closing one (the row's counts and closing reading), and the readings after it: two short
 # ranges of the readings key and a probe of site_days, not the day.
-SEEDED_READINGS = """compute_scope sc
-          CROSS JOIN LATERAL (
-                SELECT r.reading_at, r.register_kwh, r.signal_level, r.network, 1 AS readings,
+READING_ROW = """SELECT r.reading_at, r.register_kwh, r.signal_level, r.network, 1 AS readings,
                        r.signal_level AS signal_sum, CAST(r.signal_level IS NOT NULL AS int) AS signal_n,
                        (r.reading_at AT TIME ZONE :timezone)::date AS day
-                  FROM readings r
+                  FROM readings r"""
+SEEDED_READINGS = f"""compute_scope sc
+          CROSS JOIN LATERAL (
+                {READING_ROW}
                  WHERE r.site_pk = sc.site_pk AND r.reading_at = sc.anchor_at
                 UNION ALL
-                SELECT r.reading_at, r.register_kwh, r.signal_level, r.network, 1, r.signal_level,
-                       CAST(r.signal_level IS NOT NULL AS int), (r.reading_at AT TIME ZONE :timezone)::date
-                  FROM readings r
+                {READING_ROW}
                  WHERE r.site_pk = sc.site_pk AND r.reading_at > sc.seed_at
                 UNION ALL
                 SELECT d.closing_at, d.closing_kwh, d.closing_signal, d.network, d.readings, d.signal_sum, d.signal_n,
@@ -164,7 +162,7 @@ SEEDED_READINGS = """compute_scope sc
                   FROM site_days d
                  WHERE d.site_pk = sc.site_pk AND d.day = sc.seed_day
                 OFFSET 0) r
-         WHERE {sites}"""
+         WHERE {{sites}}"""
 # Sites built whole (no day stored) read every reading. A few read their key ranges; many scan the table once
 # and sort it: readings arrive day after day, so one site's readings lie on as many pages as it has readings,
 # and reading a fleet's history range by range costs a page per reading (`+ 0` keeps the join off the key).

@@ -125,7 +125,8 @@ def _follow_and_journal(session: Session, outcome: Outcome, timezone: str, reque
     if not outcome.dirty:
         return
     days = local_days(timezone)
-    first, last = days.number(min(outcome.dirty.values())), days.number(max(outcome.dirty.values()))
+    earliest_at = min(outcome.dirty.values())
+    first, last = days.number(earliest_at), days.number(max(outcome.dirty.values()))
     by_day: dict[int, list[int]] = {}
     if first == last:  # the usual batch: one day's reads of many sites, no need to place each one
         by_day[first] = list(outcome.dirty)
@@ -137,7 +138,7 @@ def _follow_and_journal(session: Session, outcome: Outcome, timezone: str, reque
     numbers = [str(day) for day, day_pks in by_day.items() for _ in day_pks]
     outcome.journal_id, outcome.left_to_follow = session.execute(
         JOURNAL, {"request_id": request_id, "pks": joined(from_days), "days": joined(numbers),
-                  "earliest_at": min(outcome.dirty.values())},
+                  "earliest_at": earliest_at},
     ).one()
     outcome.sites_by_day = {days.date(day).isoformat(): sorted(day_pks) for day, day_pks in sorted(by_day.items())}
 
