@@ -27,11 +27,14 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import psycopg
 from sqlalchemy import text
+from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -82,23 +85,36 @@ def vacuum(db: Database) -> None:
         conn.execute(text("VACUUM (ANALYZE)"))
 
 
+@contextmanager
+def rolled_back(db: Database) -> Iterator[Session]:
+    """A session whose transaction is rolled back at the end, whatever happens: each measurement leaves the
+    database as it found it."""
+    session = db.sessionmaker()
+    try:
+        yield session
+    finally:
+        session.rollback()
+        session.close()
+
+
+def fleet_pks(session: Session, prefix: str) -> list[int]:
+    """The site pks of one fleet."""
+    return session.execute(text("SELECT id FROM sites WHERE site_id LIKE :prefix || '-%'"),
+                           {"prefix": prefix}).scalars().all()
+
+
 def append_day(db: Database, args: argparse.Namespace, prefix: str, per_day: int) -> tuple[float, StatementTimer]:
     """One more day for every site of a fleet, recomputed and rolled back: (seconds of the recompute, its timer)."""
     day = FIRST_DAY + dt.timedelta(days=args.days)
-    session = db.sessionmaker()
-    try:
+    with rolled_back(db) as session:
         session.execute(READINGS, {"first": day, "days": 1, "per_day": per_day, "prefix": prefix,
                                    "tz": db.settings.timezone})
-        pks = session.execute(text("SELECT id FROM sites WHERE site_id LIKE :prefix || '-%'"),
-                              {"prefix": prefix}).scalars().all()
+        pks = fleet_pks(session, prefix)
         timer = StatementTimer(db)
         started = time.perf_counter()
         with timer:
             recompute_sites(session, modes.params_for(db), day, sites=dict.fromkeys(pks, day))
         return time.perf_counter() - started, timer
-    finally:
-        session.rollback()
-        session.close()
 
 
 # One more reading of every site of a fleet at 23:45 on `:day`, after its last of that day.
@@ -114,19 +130,14 @@ def reading_in_the_day(db: Database, args: argparse.Namespace, seeded: bool) -> 
     and rolled back: seconds of the recompute."""
     day = FIRST_DAY + dt.timedelta(days=args.days - 1)
     at = dt.datetime.combine(day, dt.time(23, 45), ZoneInfo(db.settings.timezone))
-    session = db.sessionmaker()
-    try:
+    with rolled_back(db) as session:
         session.execute(LATE_IN_THE_DAY, {"day": day, "tz": db.settings.timezone, "prefix": DENSE,
                                           "register": args.days * args.per_day * 0.3})
-        pks = session.execute(text("SELECT id FROM sites WHERE site_id LIKE :prefix || '-%'"),
-                              {"prefix": DENSE}).scalars().all()
+        pks = fleet_pks(session, DENSE)
         started = time.perf_counter()
         recompute_sites(session, modes.params_for(db), day, sites=dict.fromkeys(pks, day),
                         readings_after=dict.fromkeys(pks, at) if seeded else None)
         return time.perf_counter() - started
-    finally:
-        session.rollback()
-        session.close()
 
 
 def main() -> None:
