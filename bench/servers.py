@@ -21,7 +21,8 @@ def start_servers(env_settings: Settings, workdir: Path) -> tuple[list, str, str
     """Embedded servers for whichever of DATABASE_URL / REDIS_URL is unset: (servers, PostgreSQL URL, Redis URL)."""
     servers = []
     if env_settings.embedded_database:
-        servers.append(EmbeddedPostgres(workdir / "postgres", free_port()))
+        servers.append(EmbeddedPostgres(workdir / "postgres", free_port(),
+                                        shared_buffers_mb=env_settings.embedded_pg_shared_buffers_mb))
     if env_settings.embedded_redis:
         servers.append(EmbeddedRedis(workdir / "redis", free_port()))
     for server in servers:

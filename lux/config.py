@@ -15,6 +15,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 EMBEDDED_PG_PORT = 54329
 EMBEDDED_REDIS_PORT = 63799
+# The embedded PostgreSQL's buffer cache: a quarter of the machine's memory (PostgreSQL's own advice for a server
+# with 1 GB or more), within these bounds. The ingest of a live fleet touches each site's newest page of the readings
+# key and its status row, which is far more than PostgreSQL's default of 128MB holds for 100,000 sites.
+SHARED_BUFFERS_MIN_MB = 128
+SHARED_BUFFERS_MAX_MB = 8192
 
 
 class ConfigError(ValueError):
@@ -51,6 +56,12 @@ def parse_timezone(name: str, raw: str) -> str:
     return raw
 
 
+def machine_shared_buffers_mb() -> int:
+    """The embedded PostgreSQL's default `shared_buffers`, in MB: a quarter of this machine's memory, bounded."""
+    memory_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
+    return max(SHARED_BUFFERS_MIN_MB, min(SHARED_BUFFERS_MAX_MB, memory_mb // 4))
+
+
 def libpq_url(url: str) -> str:
     """Return a PostgreSQL URL in the plain libpq form psycopg understands."""
     for prefix in ("postgresql+psycopg://", "postgres://"):
@@ -69,6 +80,7 @@ class Settings:
     redis_url: str = f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0"
     embedded_database: bool = True
     embedded_redis: bool = True
+    embedded_pg_shared_buffers_mb: int = field(default_factory=machine_shared_buffers_mb)
     timezone: str = "Europe/London"
     var_dir: Path = field(default_factory=lambda: Path("var").resolve())
     api_host: str = "127.0.0.1"
@@ -107,6 +119,8 @@ class Settings:
             redis_url=redis_url or f"redis://127.0.0.1:{embedded_redis_port}/0",
             embedded_database=database_url is None,
             embedded_redis=redis_url is None,
+            embedded_pg_shared_buffers_mb=number("LUX_EMBEDDED_PG_SHARED_BUFFERS_MB",
+                                                 base.embedded_pg_shared_buffers_mb, 16, 1_048_576),
             timezone=parse_timezone("LUX_TIMEZONE", env.get("LUX_TIMEZONE", base.timezone)),
             var_dir=var_dir,
             api_host=env.get("LUX_API_HOST", base.api_host),

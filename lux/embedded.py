@@ -27,6 +27,8 @@ import psutil
 import psycopg
 import redis
 
+from lux.config import machine_shared_buffers_mb
+
 log = logging.getLogger(__name__)
 
 SERVICE_USER = "lux-services"  # PostgreSQL refuses to run as root; it runs as this user then.
@@ -138,9 +140,10 @@ class EmbeddedPostgres(EmbeddedServer):
     stop_signal = signal.SIGINT  # "fast" shutdown: roll back open transactions, checkpoint, exit
     pid_file_name = "postmaster.pid"
 
-    def __init__(self, data_dir: Path, port: int, database: str = "lux") -> None:
+    def __init__(self, data_dir: Path, port: int, database: str = "lux", shared_buffers_mb: int | None = None) -> None:
         super().__init__(data_dir, port)
         self.database = database
+        self.shared_buffers_mb = shared_buffers_mb or machine_shared_buffers_mb()
 
     @staticmethod
     def bin_dir() -> Path:
@@ -168,7 +171,7 @@ class EmbeddedPostgres(EmbeddedServer):
         return [
             str(self.bin_dir() / "postgres"), "-D", str(self.data_dir),
             "-h", "127.0.0.1", "-p", str(self.port), "-k", "",
-            "-c", "max_connections=200", "-c", "shared_buffers=256MB", "-c", "max_wal_size=8GB",
+            "-c", "max_connections=200", "-c", f"shared_buffers={self.shared_buffers_mb}MB", "-c", "max_wal_size=8GB",
             "-c", "fsync=on", "-c", "logging_collector=off",
         ]
 

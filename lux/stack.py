@@ -49,7 +49,8 @@ def start_servers(settings: Settings) -> list[EmbeddedServer]:
     """Start the embedded servers the settings ask for (URLs unset), in start order."""
     servers: list[EmbeddedServer] = []
     if settings.embedded_database:
-        servers.append(EmbeddedPostgres(settings.var_dir / "postgres", settings.embedded_pg_port))
+        servers.append(EmbeddedPostgres(settings.var_dir / "postgres", settings.embedded_pg_port,
+                                        shared_buffers_mb=settings.embedded_pg_shared_buffers_mb))
     if settings.embedded_redis:
         servers.append(EmbeddedRedis(settings.var_dir / "redis", settings.embedded_redis_port))
     started: list[EmbeddedServer] = []

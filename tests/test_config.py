@@ -1,8 +1,17 @@
+import os
 from pathlib import Path
 
 import pytest
 
-from lux.config import EMBEDDED_PG_PORT, ConfigError, Settings, libpq_url
+from lux.config import (
+    EMBEDDED_PG_PORT,
+    SHARED_BUFFERS_MAX_MB,
+    SHARED_BUFFERS_MIN_MB,
+    ConfigError,
+    Settings,
+    libpq_url,
+    machine_shared_buffers_mb,
+)
 
 
 def test_defaults_serve_the_embedded_stack():
@@ -29,6 +38,15 @@ def test_embedded_ports_are_configurable():
     assert settings.embedded_redis_port == 6001
 
 
+def test_the_embedded_buffer_cache_is_at_most_a_quarter_of_the_machine_unless_set():
+    memory_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
+    default = Settings.from_env({}).embedded_pg_shared_buffers_mb
+    assert default == machine_shared_buffers_mb()
+    assert SHARED_BUFFERS_MIN_MB <= default <= SHARED_BUFFERS_MAX_MB
+    assert default <= max(memory_mb // 4, SHARED_BUFFERS_MIN_MB)
+    assert Settings.from_env({"LUX_EMBEDDED_PG_SHARED_BUFFERS_MB": "512"}).embedded_pg_shared_buffers_mb == 512
+
+
 @pytest.mark.parametrize(
     ("env", "message"),
     [
@@ -36,6 +54,7 @@ def test_embedded_ports_are_configurable():
         ({"LUX_API_PORT": "eighty"}, "LUX_API_PORT must be an integer"),
         ({"LUX_API_PORT": "70000"}, "between 1 and 65535"),
         ({"DATABASE_URL": "mysql://x"}, "postgresql://"),
+        ({"LUX_EMBEDDED_PG_SHARED_BUFFERS_MB": "8"}, "LUX_EMBEDDED_PG_SHARED_BUFFERS_MB must be between 16"),
     ],
 )
 def test_bad_values_are_refused_with_the_variable_named(env, message):

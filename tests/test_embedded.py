@@ -35,6 +35,16 @@ def test_postgres_restarts_on_its_data(pg):
         assert conn.execute("SELECT x FROM kept").fetchone() == (42,)
 
 
+def test_postgres_runs_with_the_buffer_cache_it_is_given(tmp_path):
+    server = EmbeddedPostgres(tmp_path / "postgres", free_port(), shared_buffers_mb=48)
+    server.start()
+    try:
+        with psycopg.connect(server.url()) as conn:
+            assert conn.execute("SHOW shared_buffers").fetchone() == ("48MB",)
+    finally:
+        server.stop()
+
+
 def test_postgres_replaces_a_leftover_server_on_the_same_data(pg, tmp_path):
     pg.start()
     orphan = pg.process.pid
