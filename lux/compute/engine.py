@@ -163,27 +163,7 @@ FILL_FOLLOW_SCOPE = text("""
                                 AS u(pk, from_day)
 """)
 
-# Following new readings waits for no run, and holds up a run writing the same statuses only until it commits (an
-# ingest's follow commits with the ingest, moments later). It locks the status rows of its sites that no other
-# transaction has locked, and writes only those: a status row is locked by a run from the moment the run writes its
-# statuses until it commits, so such a site moves from the follow scope to `follow_held` (to try again). A site whose
-# run is still computing (its `compute_locks` row held) is followed all the same: the run's status, written later
-# from what its snapshot saw, does not replace one a follow wrote from a later reading (see status.py). Never
-# waiting, a follow never deadlocks with a run; a site with no status yet is left to its recompute (FOLLOWED).
-LOCK_FREE_STATUSES = text("""
-    WITH probed AS MATERIALIZED (
-        SELECT f.site_pk, f.from_day, f.held_since, k.site_pk IS NOT NULL AS locked
-          FROM follow_scope f
-          LEFT JOIN LATERAL (SELECT st.site_pk FROM site_status st WHERE st.site_pk = f.site_pk
-                               FOR NO KEY UPDATE SKIP LOCKED) k ON true
-    ), held AS (
-        DELETE FROM follow_scope f USING probed p
-         WHERE p.site_pk = f.site_pk AND NOT p.locked
-           AND EXISTS (SELECT 1 FROM site_status st WHERE st.site_pk = p.site_pk OFFSET 0)
-        RETURNING f.site_pk, f.from_day, coalesce(f.held_since, now()) AS held_since
-    )
-    INSERT INTO follow_held SELECT * FROM held
-""")
+HELD = text("SELECT count(*) FROM follow_held")
 
 
 @dataclass(frozen=True)
@@ -218,10 +198,8 @@ def follow_readings(session: Session, params: Params, as_of: dt.date,
     if from_days is not None:
         open_follow_scope(session, from_days)
     _tune(session)
-    held = session.execute(LOCK_FREE_STATUSES).rowcount
-    # A statement of its own, after the locks: it sees what a run that held a status row committed.
     written = follow_status(session, params.as_sql(), as_of, readings_cap=readings_cap)
-    return Followed(written, held)
+    return Followed(written, session.execute(HELD).scalar_one())
 
 
 @contextmanager

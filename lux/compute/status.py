@@ -109,15 +109,34 @@ def refresh_status(session: Session, params: dict, as_of: object, scope_sites: i
 # results are joined, so the follow's cost grows with its sites and their new readings whatever plan the estimates
 # suggest. At most `readings_cap` new readings of a site (the oldest) are taken: a site far behind is continued that
 # far, the rest by later follows or its recompute, so one follow's work and the time it holds its sites stay bounded.
+# Following new readings waits for no run, and holds up a run writing the same statuses only until it commits (an
+# ingest's follow commits with the ingest, moments later). It locks the status rows of its sites that no other
+# transaction has locked, and writes only those: a status row is locked by a run from the moment the run writes its
+# statuses until it commits, so such a site goes to `follow_held` (to try again). Locking a row that a transaction
+# committed after this statement began takes that row's latest version (read committed), and the update follows it
+# there too, so the follow continues the status that run wrote. A site whose run is still computing (its
+# `compute_locks` row held) is followed all the same: the run's status, written later from what its snapshot saw,
+# does not replace one a follow wrote from a later reading (see above). Never waiting, a follow never deadlocks with a
+# run; a site with no status yet is left to its recompute. Locking, reading and writing the rows is one statement,
+# one probe of each row's key.
 FOLLOWED = text(f"""
-    WITH asked AS (  -- one row per site
-        SELECT f.site_pk, f.from_day FROM follow_scope f
+    WITH locked AS MATERIALIZED (  -- each asked site (one row each), with its status row unless another holds it
+        SELECT f.site_pk, f.from_day, f.held_since, st.*
+          FROM follow_scope f
+          LEFT JOIN LATERAL (
+                SELECT st.site_pk AS locked_pk, st.as_of, st.last_day, st.last_reading_at, st.last_register_kwh,
+                       st.flat_since, st.recent_days, st.recent_kwh, st.zero_read_days
+                  FROM site_status st WHERE st.site_pk = f.site_pk
+                   FOR NO KEY UPDATE SKIP LOCKED) st ON true
+    ), held AS (
+        INSERT INTO follow_held (site_pk, from_day, held_since)
+        SELECT l.site_pk, l.from_day, coalesce(l.held_since, now()) FROM locked l
+         WHERE l.locked_pk IS NULL AND EXISTS (SELECT 1 FROM site_status st WHERE st.site_pk = l.site_pk OFFSET 0)
     ), stored AS (
-        SELECT st.* FROM asked a
-         CROSS JOIN LATERAL (SELECT st.* FROM site_status st WHERE st.site_pk = a.site_pk OFFSET 0) st
-         WHERE st.recent_days IS NOT NULL AND st.zero_read_days = :zero_read_days
-           AND st.last_day <= a.from_day AND st.last_day <= :as_of
-           AND st.as_of <= :as_of
+        SELECT l.* FROM locked l
+         WHERE l.recent_days IS NOT NULL AND l.zero_read_days = :zero_read_days
+           AND l.last_day <= l.from_day AND l.last_day <= :as_of
+           AND l.as_of <= :as_of
     ), fresh AS (  -- the closing reading of each new day, from the site's oldest :readings_cap new readings
         SELECT DISTINCT ON (s.site_pk, r.day) s.site_pk, r.day, r.reading_at, r.kwh, r.signal_level, r.network,
                s.last_day, s.flat_since, s.last_register_kwh, s.recent_days, s.recent_kwh
