@@ -116,9 +116,9 @@ def refresh_status(session: Session, params: dict, as_of: object, scope_sites: i
 # committed after this statement began takes that row's latest version (read committed), and the update follows it
 # there too, so the follow continues the status that run wrote. A site whose run is still computing (its
 # `compute_locks` row held) is followed all the same: the run's status, written later from what its snapshot saw,
-# does not replace one a follow wrote from a later reading (see above). Never waiting, a follow never deadlocks with a
-# run; a site with no status yet is left to its recompute. Locking, reading and writing the rows is one statement,
-# one probe of each row's key.
+# does not replace one a follow wrote from a later reading (the module docstring). Never waiting, a follow never
+# deadlocks with a run; a site with no status yet is left to its recompute. Locking, reading and writing the rows is
+# one statement, one probe of each row's key.
 FOLLOWED = text(f"""
     WITH locked AS MATERIALIZED (  -- each asked site (one row each), with its status row unless another holds it
         SELECT f.site_pk, f.from_day, f.held_since, st.*
