@@ -163,8 +163,6 @@ FILL_FOLLOW_SCOPE = text("""
                                 AS u(pk, from_day)
 """)
 
-HELD = text("SELECT count(*) FROM follow_held")
-
 
 @dataclass(frozen=True)
 class Followed:
@@ -198,8 +196,7 @@ def follow_readings(session: Session, params: Params, as_of: dt.date,
     if from_days is not None:
         open_follow_scope(session, from_days)
     _tune(session)
-    written = follow_status(session, params.as_sql(), as_of, readings_cap=readings_cap)
-    return Followed(written, session.execute(HELD).scalar_one())
+    return Followed(*follow_status(session, params.as_sql(), as_of, readings_cap=readings_cap))
 
 
 @contextmanager

@@ -132,6 +132,7 @@ FOLLOWED = text(f"""
         INSERT INTO follow_held (site_pk, from_day, held_since)
         SELECT l.site_pk, l.from_day, coalesce(l.held_since, now()) FROM locked l
          WHERE l.locked_pk IS NULL AND EXISTS (SELECT 1 FROM site_status st WHERE st.site_pk = l.site_pk OFFSET 0)
+        RETURNING 1
     ), stored AS (
         SELECT l.* FROM locked l
          WHERE l.recent_days IS NOT NULL AND l.zero_read_days = :zero_read_days
@@ -184,19 +185,23 @@ FOLLOWED = text(f"""
           FROM continued c
     ), computed AS (
         SELECT l.site_pk, {STATUS_OF_LATEST} FROM latest l WHERE l.flat_since IS NOT NULL
+    ), written AS (
+        UPDATE site_status st SET {ASSIGN_FROM.format(row="c")}, computed_at = now()
+          FROM computed c
+         WHERE st.site_pk = c.site_pk
+        RETURNING 1
     )
-    UPDATE site_status st SET {ASSIGN_FROM.format(row="c")}, computed_at = now()
-      FROM computed c
-     WHERE st.site_pk = c.site_pk""")
+    SELECT (SELECT count(*) FROM written), (SELECT count(*) FROM held)""")
 
 
 # New readings a follow takes of one site: a day of half-hourly readings.
 FOLLOW_READINGS_CAP = 48
 
 
-def follow_status(session: Session, params: dict, as_of: object, *, readings_cap: int) -> int:
+def follow_status(session: Session, params: dict, as_of: object, *, readings_cap: int) -> tuple[int, int]:
     """Write the status as of `as_of` of the sites of the follow scope (temporary table `follow_scope`: site pk →
-    earliest day of its new readings, see engine.py) that FOLLOWED can continue from their stored status, by at most
-    `readings_cap` new readings each; returns rows written. The caller holds the sites' locks."""
+    earliest day of its new readings, see engine.py) that FOLLOWED can lock and continue from their stored status, by
+    at most `readings_cap` new readings each; returns (rows written, sites put in `follow_held`)."""
     bound = {**params, "as_of": as_of, "readings_cap": readings_cap}
-    return session.execute(FOLLOWED, bound).rowcount
+    written, held = session.execute(FOLLOWED, bound).one()
+    return written, held
