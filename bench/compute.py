@@ -30,8 +30,8 @@ meters), then measures, with a real Celery worker:
   point of the follows' cycle), posts one reading of its own site and polls its status every PROBE_POLL_S. The
   probes see their own sites only; how far the background sites' statuses are behind is sampled beside them (the
   fleet's lag: see FleetLag). Then, as the baseline of the same run, the same load for --alone-seconds with the
-  recompute worker consuming nothing (`cancel_consumer`, once its running tasks end): what the ingest reaches
-  alone on this machine, against what it reaches beside the recomputes.
+  recompute workers (compute and events) consuming nothing (`cancel_consumer`, once their running tasks end): what
+  the ingest reaches alone on this machine, against what it reaches beside the recomputes.
 
 `--reuse` keeps an already loaded database of the same size (results, journal and readings added
 by a previous run are cleared, so every run starts from the same state). Not a test: timings vary.
@@ -292,9 +292,10 @@ class Child:
             os.killpg(self.process.pid, signal.SIGKILL)
 
 
-def start_worker(env: dict[str, str], workdir: Path, queues: str = "compute,ingest,maintenance",
+def start_worker(env: dict[str, str], workdir: Path, queues: str = "compute,maintenance",
                  concurrency: int = WORKER_CONCURRENCY, loglevel: str = "WARNING") -> Child:
-    """A worker as `lux up` runs them: one for the recomputes, one (`queues="status"`) for the statuses."""
+    """A worker as `lux up` runs them: one for the fleet computations, one process for the events' recomputes
+    (`queues="ingest"`), one for the statuses (`queues="status"`)."""
     name = queues.split(",")[0]
     argv = [sys.executable, "-m", "celery", "-A", "worker.app:celery_app", "worker", "-Q", queues,
             "--concurrency", str(concurrency), "--pool", "prefork", "--loglevel", loglevel, "--without-gossip",
@@ -716,13 +717,14 @@ IDLE_TIMEOUT_S = 300.0
 
 
 def pause_recomputes(app) -> list[str]:
-    """Stop the recompute worker (not the status worker) consuming its queues and revoke the tasks it holds for
-    their countdown, then wait for its running tasks to end; returns the queues it no longer consumes."""
-    workers = [name for reply in app.control.ping(timeout=2.0) for name in reply if name.startswith("bench-compute-")]
+    """Stop the recompute workers (not the status worker) consuming their queues and revoke the tasks they hold for
+    their countdown, then wait for their running tasks to end; returns the queues no longer consumed."""
+    workers = [name for reply in app.control.ping(timeout=2.0) for name in reply
+               if name.startswith(("bench-compute-", "bench-ingest-"))]
     for queue in RECOMPUTE_QUEUES:
         app.control.cancel_consumer(queue, destination=workers, reply=True)
     scheduled = app.control.inspect(destination=workers, timeout=2.0).scheduled() or {}
-    for entries in scheduled.values():  # tasks it holds for their countdown (fleet refreshes)
+    for entries in scheduled.values():  # tasks held for their countdown (fleet refreshes)
         for entry in entries:
             app.control.revoke(entry["request"]["id"])
     deadline = time.monotonic() + IDLE_TIMEOUT_S
@@ -731,7 +733,7 @@ def pause_recomputes(app) -> list[str]:
         if not any(active.values()):
             return list(RECOMPUTE_QUEUES)
         time.sleep(1.0)
-    raise SystemExit(f"the recompute worker was still busy {IDLE_TIMEOUT_S:g} s after it stopped consuming")
+    raise SystemExit(f"the recompute workers were still busy {IDLE_TIMEOUT_S:g} s after they stopped consuming")
 
 
 def measure_alone(port: int, token: str, fleet: list, args: argparse.Namespace, instants: list) -> float:
@@ -842,7 +844,7 @@ def parse_args() -> argparse.Namespace:
                         help="minutes between two background rounds' readings (a reading of every site each)")
     parser.add_argument("--probe-interval", type=float, default=2.0, help="seconds between two probes' starts")
     parser.add_argument("--alone-seconds", type=float, default=30.0,
-                        help="seconds of the background load alone after the probes, the recompute worker paused "
+                        help="seconds of the background load alone after the probes, the recompute workers paused "
                              "(0: skip this baseline)")
     return parser.parse_args()
 
@@ -938,7 +940,7 @@ def run_freshness(args: argparse.Namespace, db: Database, app, env: dict, workdi
                      load_started), recompute_summary(db.settings.database_url, load_started),
                      backlog_summary(db.settings.database_url)]
         if args.alone_seconds > 0:
-            say(f"baseline: the recompute worker stops consuming {', '.join(pause_recomputes(app))} …")
+            say(f"baseline: the recompute workers stop consuming {', '.join(pause_recomputes(app))} …")
             results["background_alone_rate"] = measure_alone(port, token, fleet, args,
                                                              instants[fresh["rounds"] + 1:])
     delays, lags = fresh["delays"], fresh["fleet_lags"]
@@ -1000,7 +1002,8 @@ def main() -> None:
         configure(celery_app, settings)
         env = {**os.environ, "DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url,
                "LUX_LOG_LEVEL": "WARNING"}
-        with start_worker(env, workdir) as worker, start_worker(env, workdir, "status", 1, "INFO"):
+        with start_worker(env, workdir) as worker, start_worker(env, workdir, "ingest", 1), \
+                start_worker(env, workdir, "status", 1, "INFO"):
             wait_for_worker(celery_app, worker)
             run_core(args, settings, db, celery_app, results)
             if not args.skip_freshness:

@@ -1,8 +1,9 @@
 """`lux up`: the whole stack under one supervisor.
 
 Starts embedded PostgreSQL and Redis when their URLs are unset, migrates, seeds the demo fleet
-on first start, ensures a demo token, then runs gunicorn (API), a Celery worker on the recompute queues and
-one on the `status` queue, beat and Flower. Ctrl-C or SIGTERM stops every process it started, the servers last.
+on first start, ensures a demo token, then runs gunicorn (API), a Celery worker on the `compute` and
+`maintenance` queues, one process on the `ingest` queue (events' recomputes), one on the `status` queue, beat
+and Flower. Ctrl-C or SIGTERM stops every process it started, the servers last.
 """
 
 from __future__ import annotations
@@ -108,8 +109,12 @@ def process_commands(settings: Settings, credentials: Credentials) -> dict[str, 
         "api": [sys.executable, "-m", "gunicorn", "api:create_app()",
                 "--bind", f"{settings.api_host}:{settings.api_port}", "--workers", str(settings.api_workers),
                 "--graceful-timeout", "10", "--timeout", "120", "--no-control-socket"],
-        "worker": [*CELERY, "worker", "--queues", "ingest,compute,maintenance", "--hostname", "lux@%h",
+        "worker": [*CELERY, "worker", "--queues", "compute,maintenance", "--hostname", "lux@%h",
                    "--loglevel", settings.log_level, "--concurrency", "2"],
+        # Ingest events' recomputes: one process. Under a load they cannot keep up with they take whatever cores they
+        # get; with one, the ingest keeps the rest (a backlog's sweep is spread over the compute queue).
+        "event-worker": [*CELERY, "worker", "--queues", "ingest", "--hostname", "ingest@%h",
+                         "--loglevel", settings.log_level, "--concurrency", "1"],
         # New readings' statuses must not wait behind recomputes: a worker of their own.
         "status-worker": [*CELERY, "worker", "--queues", "status", "--hostname", "status@%h",
                           "--loglevel", settings.log_level, "--concurrency", "1"],

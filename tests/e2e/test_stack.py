@@ -1,6 +1,6 @@
 """`make up` on embedded servers, exactly as a user runs it, then Ctrl-C.
 
-Checks: /readyz, the demo token reads sites, Flower asks for a login and lists the worker, a
+Checks: /readyz, the demo token reads sites, Flower asks for a login and lists the workers and their queues, a
 task sent through the broker is run by the worker and shows in Flower's task API, the first full
 computation fills the dashboard within a minute; SIGINT to
 the process group stops every process, and a second start reuses the data.
@@ -149,11 +149,16 @@ def test_make_up_runs_the_stack_and_ctrl_c_stops_it(stack):
 
     assert get(f"{stack.flower}/")[0] == 401
     login = ("lux", password)
-    def both_workers():
-        workers = get(f"{stack.flower}/api/workers?refresh=1", login=login)[1]
-        return workers if {name.split("@")[0] for name in workers or ()} >= {"lux", "status"} else None
+    def every_worker():
+        workers = get(f"{stack.flower}/api/workers?refresh=1", login=login)[1] or {}
+        found = {name.split("@")[0]: info for name, info in workers.items()}
+        return found if found.keys() >= {"lux", "ingest", "status"} and all(
+            info.get("active_queues") and info.get("stats") for info in found.values()) else None
 
-    assert wait_for(both_workers, what="Flower to list the worker and the status worker")
+    workers = wait_for(every_worker, what="Flower to list the three workers with their queues")
+    assert {name: {queue["name"] for queue in info["active_queues"]} for name, info in workers.items()} == {
+        "lux": {"compute", "maintenance"}, "ingest": {"ingest"}, "status": {"status"}}
+    assert workers["ingest"]["stats"]["pool"]["max-concurrency"] == 1  # the ingest keeps the other cores
 
     check_env = {**stack.env, "DATABASE_URL": f"postgresql://postgres@127.0.0.1:{stack.pg_port}/lux",
                  "REDIS_URL": f"redis://127.0.0.1:{stack.redis_port}/0"}

@@ -111,8 +111,8 @@ def test_a_sweep_of_a_large_backlog_is_spread_over_the_workers(settings, sites, 
         runs = conn.execute(text("SELECT task, outcome FROM compute_runs")).all()
         owed = conn.execute(text("SELECT count(*) FROM fleet_refresh_requests")).scalar_one()
         rolled = conn.execute(text("SELECT count(*) FROM daily_rollups WHERE area = 'fleet'")).scalar_one()
-    assert sorted(runs) == [("lux.compute.fleet_refresh", "success"), ("lux.ingest.sweep_part", "success"),
-                            ("lux.ingest.sweep_part", "success")]
+    assert sorted(runs) == [("lux.compute.fleet_refresh", "success"), ("lux.compute.sweep_part", "success"),
+                            ("lux.compute.sweep_part", "success")]
     assert owed == 0 and rolled > 0
 
 

@@ -1,4 +1,5 @@
-"""Compute queue tasks: the sharded full run, the rollover at the change of day, and operators' runs."""
+"""Compute queue tasks: the sharded full run, a large backlog's shares, the fleet refresh, the rollover at the change
+of day, and operators' runs."""
 
 from __future__ import annotations
 
@@ -50,6 +51,16 @@ def shard(self: LuxTask, as_of: str, index: int, shards: int) -> dict:
     """Recompute every result of the sites `id % shards == index` as of `as_of`."""
     return modes.run_shard(self.app.lux_database, task=self.name, task_id=self.request.id,
                            as_of=dt.date.fromisoformat(as_of), shard=index, shards=shards)
+
+
+@celery_app.task(bind=True, base=LuxTask, name="lux.compute.sweep_part")
+def sweep_part(self: LuxTask, older_than_s: float, entries: int) -> dict:
+    """One share of a spread sweep (`lux.ingest.sweep`): the oldest `entries` journal entries older than
+    `older_than_s` seconds that no other share holds, in one recompute (its fleet refresh is owed to the sweep's
+    `lux.compute.fleet_refresh`). A backlog is fleet-scale work: it goes to the compute queue, whose workers run
+    as many processes as their machines have cores, not to the one event process of each machine."""
+    return modes.run_incremental(self.app.lux_database, task=self.name, task_id=self.request.id,
+                                 older_than_s=older_than_s, entries=entries)
 
 
 @celery_app.task(bind=True, base=LuxTask, name="lux.compute.fleet")

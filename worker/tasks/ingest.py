@@ -9,7 +9,7 @@ from celery import chord
 from lux.compute.modes import SWEEP_ENTRIES, run_fleet_refresh, run_incremental, sweep_shares
 from worker.app import celery_app
 from worker.base import LuxTask
-from worker.tasks.compute import fleet_refresh, send_fleet_refresh
+from worker.tasks.compute import fleet_refresh, send_fleet_refresh, sweep_part
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +37,8 @@ def sweep(self: LuxTask, older_than_s: float = 30.0, parts: int | None = None) -
     take any fleet refresh still owed.
 
     A backlog naming many sites (a night's readings whose events were lost, a worker back from an outage) is
-    spread over the workers: `parts` (default `LUX_COMPUTE_SHARDS`) `lux.ingest.sweep_part` tasks, each claiming
-    its share of the oldest entries in a recompute of its own, then one `lux.compute.fleet_refresh`.
+    spread over the compute workers: `parts` (default `LUX_COMPUTE_SHARDS`) `lux.compute.sweep_part` tasks, each
+    claiming its share of the oldest entries in a recompute of its own, then one `lux.compute.fleet_refresh`.
     """
     database = self.app.lux_database
     shares = sweep_shares(database, older_than_s=older_than_s, parts=parts or self.app.lux_settings.compute_shards)
@@ -52,10 +52,3 @@ def sweep(self: LuxTask, older_than_s: float = 30.0, parts: int | None = None) -
     log.info("task=%s claimed=%s", self.name, result["claimed"])
     return result
 
-
-@celery_app.task(bind=True, base=LuxTask, name="lux.ingest.sweep_part")
-def sweep_part(self: LuxTask, older_than_s: float, entries: int) -> dict:
-    """One share of a spread sweep: the oldest `entries` journal entries older than `older_than_s` seconds that no
-    other share holds, in one recompute (its fleet refresh is owed to the sweep's `lux.compute.fleet_refresh`)."""
-    return run_incremental(self.app.lux_database, task=self.name, task_id=self.request.id,
-                           older_than_s=older_than_s, entries=entries)
