@@ -19,7 +19,7 @@ from lux.compute.params import Params
 from lux.compute.runs import Run, recorded, settle_earlier_attempt
 from lux.compute.snapshots import build_snapshots
 from lux.db import Database
-from lux.ingest.journal import backlog, claim_journal_entries, has_pending, keep_held, take_entries_to_follow
+from lux.ingest.journal import backlog, claim_journal_entries, has_pending, keep_held, quiet_for, take_entries_to_follow
 from lux.timeutil import fleet_today
 
 REQUEST_FLEET_REFRESH = text("INSERT INTO fleet_refresh_requests (from_day) VALUES (:from_day)")
@@ -31,6 +31,7 @@ TAKE_FLEET_REFRESH = text("""
 EVENT_ENTRIES = 2  # journal entries one ingest event may take: its own and the oldest other one
 SWEEP_ENTRIES = 100
 SWEEP_SPLIT_MIN_SITES = 10_000  # a sweep naming fewer sites is one recompute
+BURST_QUIET_S = 1.0  # a burst of batches has ended when no journal entry was written for this long
 
 
 def params_for(db: Database) -> Params:
@@ -84,6 +85,17 @@ def sweep_shares(db: Database, *, older_than_s: float, parts: int, min_sites: in
         return []
     parts = min(parts, entries)
     return [entries // parts + (1 if part < entries % parts else 0) for part in range(parts)]
+
+
+def burst_shares(db: Database, *, parts: int) -> list[int]:
+    """How an ingest event spreads what a burst of batches left over the compute workers, as a sweep spreads its
+    backlog (see sweep_shares), once the burst has ended: no entry written for BURST_QUIET_S. Under a steady load
+    entries keep coming, and the events' recomputes stay on their one process (the ingest keeps the other cores);
+    a fleet's readings arriving at once, with nothing beside them, get every compute worker."""
+    with db.session_scope() as session:
+        if not quiet_for(session, BURST_QUIET_S):
+            return []
+    return sweep_shares(db, older_than_s=0, parts=parts)
 
 
 # A site whose status row runs held this long is left to its recompute (which writes its status in any case): longer

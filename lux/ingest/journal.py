@@ -80,6 +80,14 @@ def backlog(session: Session, *, older_than_s: float, limit: int) -> tuple[int, 
     return entries, sites
 
 
+QUIET = text("SELECT coalesce(max(created_at) <= now() - make_interval(secs => :quiet), true) FROM ingest_journal")
+
+
+def quiet_for(session: Session, seconds: float) -> bool:
+    """Whether no journal entry was written in the last `seconds` seconds (its transaction's start)."""
+    return session.execute(QUIET, {"quiet": seconds}).scalar_one()
+
+
 # A day before any reading (ingest rejects readings before 2000): recompute a site from its first day.
 BEFORE_ANY_READING = dt.date(2000, 1, 1)
 

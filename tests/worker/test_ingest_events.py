@@ -116,6 +116,87 @@ def test_a_sweep_of_a_large_backlog_is_spread_over_the_workers(settings, sites, 
     assert owed == 0 and rolled > 0
 
 
+LATER = {"site_id": "E2", "reading_at": "2026-04-01T12:00:00Z", "register_kwh": 4}
+
+
+def journal_ids(database) -> list[int]:
+    with database.engine.connect() as conn:
+        return list(conn.execute(text("SELECT id FROM ingest_journal ORDER BY id")).scalars())
+
+
+def run_event(journal_id: int) -> dict:
+    """Send an ingest event for `journal_id` to the worker; its result (the task keeps none in the backend)."""
+    from lux.ingest.journal import journal_event
+    from worker.tasks.ingest import process_events
+
+    results = []
+
+    def record(sender=None, result=None, **_):
+        if sender.name == "lux.ingest.process_events" and sender.request.args[0]["journal_id"] == journal_id:
+            results.append(result)
+
+    task_success.connect(record, weak=False)
+    try:
+        process_events.delay(journal_event(f"burst-{journal_id}", journal_id, {}))
+        deadline = time.monotonic() + 30
+        while not results and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        task_success.disconnect(record)
+    assert results, "the event did not run"
+    return results[0]
+
+
+def four_batches(settings) -> None:
+    """Four journal entries, as four requests of a burst leave them (their events not sent)."""
+    from lux.db import Database
+    from lux.ingest import ingest_json
+
+    db = Database(settings)
+    for number, row in enumerate([*BATCH, LATER]):
+        ingest_json(db, json.dumps([row]).encode(), replace=False, request_id=f"burst-{number}")
+    db.engine.dispose()
+
+
+def test_what_an_ended_burst_left_is_spread_over_the_compute_workers(settings, sites, celery_worker, database,
+                                                                      monkeypatch):
+    """An event takes its entry and the oldest other; once no entry came for BURST_QUIET_S, it spreads the two left
+    as the sweep would: two `lux.compute.sweep_part` recomputes, then one fleet refresh for everything owed."""
+    from lux.compute import modes
+    from worker.app import celery_app
+
+    monkeypatch.setattr(modes, "SWEEP_SPLIT_MIN_SITES", 2)  # the worker thread reads them from this module
+    monkeypatch.setattr(modes, "BURST_QUIET_S", 0.0)
+    four_batches(settings)
+    result = run_event(journal_ids(database)[-1])
+    assert result["claimed"] == 2 and result["spread"] == [1, 1]
+    refresh = celery_app.AsyncResult(result["fleet_task_id"]).get(timeout=60)
+    assert refresh["requests"] == 3  # the event's recompute and both shares
+    assert dirty(database) == {}
+    assert computed_days(database) == {"E1": ["2026-03-28", "2026-03-29"], "E2": ["2026-03-31", "2026-04-01"]}
+    with database.engine.connect() as conn:
+        runs = conn.execute(text("SELECT task, outcome FROM compute_runs")).all()
+    assert sorted(runs) == [("lux.compute.fleet_refresh", "success"), ("lux.compute.sweep_part", "success"),
+                            ("lux.compute.sweep_part", "success"), ("lux.ingest.process_events", "success")]
+
+
+def test_a_burst_still_arriving_stays_with_the_events(settings, sites, celery_worker, database, monkeypatch):
+    """While entries keep coming (the newest is younger than BURST_QUIET_S), an event takes its two entries and
+    leaves the rest to the next events: nothing is spread."""
+    from lux.compute import modes
+
+    monkeypatch.setattr(modes, "SWEEP_SPLIT_MIN_SITES", 2)
+    monkeypatch.setattr(modes, "BURST_QUIET_S", 3600.0)
+    four_batches(settings)
+    ids = journal_ids(database)
+    result = run_event(ids[-1])
+    assert result["claimed"] == 2 and "spread" not in result
+    assert journal_ids(database) == ids[1:3]  # the oldest went with the event's own; the two between wait
+    with database.engine.connect() as conn:
+        runs = conn.execute(text("SELECT task FROM compute_runs")).scalars().all()
+    assert runs == ["lux.ingest.process_events"]
+
+
 def test_later_batches_move_the_dirty_day_back_only(sites, database, settings):
     from lux.db import Database
     from lux.ingest import ingest_json
