@@ -451,7 +451,7 @@ def ingest_new_day(db: Database, fleet: list, new_day: dt.date, tz: str) -> floa
 def measure_nightly(db: Database, new_day: dt.date, timer: StatementTimer) -> tuple[float, dict]:
     """Every result after the new day, as the sweep takes a night's backlog: its shares of the journal entries
     (`modes.sweep_shares`), each one recompute, run WORKER_CONCURRENCY at a time as a worker runs the sweep's
-    `lux.ingest.sweep_part` chord, then the one fleet refresh (rollups and snapshots) they owe."""
+    `lux.compute.sweep_part` chord, then the one fleet refresh (rollups and snapshots) they owe."""
     started = time.perf_counter()
     with timer:
         shares = modes.sweep_shares(db, older_than_s=0, parts=db.settings.compute_shards) or [modes.SWEEP_ENTRIES]
@@ -790,17 +790,19 @@ def refresh_summary(url: str, since: dt.datetime) -> str:
 
 
 RECOMPUTES_SINCE = """
-    SELECT count(*), coalesce(sum(sites), 0), coalesce(sum(extract(epoch FROM finished_at - started_at)), 0)
+    SELECT count(*), coalesce(sum(sites), 0), coalesce(sum(extract(epoch FROM finished_at - started_at)), 0),
+           count(*) FILTER (WHERE task = 'lux.compute.sweep_part')
       FROM compute_runs
-     WHERE task IN ('lux.ingest.process_events', 'lux.ingest.sweep', 'lux.ingest.sweep_part')
+     WHERE task IN ('lux.ingest.process_events', 'lux.ingest.sweep', 'lux.compute.sweep_part')
        AND started_at >= %s AND finished_at IS NOT NULL AND sites > 0"""
 
 
 def recompute_summary(url: str, since: dt.datetime) -> str:
-    """The incremental recomputes (events and sweeps) that finished since `since`, from `compute_runs`."""
+    """The incremental recomputes (events, sweeps and spread shares) that finished since `since`, from
+    `compute_runs`."""
     with admin_connect(url) as conn:
-        runs, sites, seconds = conn.execute(RECOMPUTES_SINCE, (since,)).fetchone()
-    return (f"recomputes: {runs} runs, {sites:,} sites, {float(seconds):.1f} s in all"
+        runs, sites, seconds, shares = conn.execute(RECOMPUTES_SINCE, (since,)).fetchone()
+    return (f"recomputes: {runs} runs ({shares} of them spread shares), {sites:,} sites, {float(seconds):.1f} s in all"
             + (f" ({1e6 * float(seconds) / sites:.0f} µs a site)" if sites else ""))
 
 
