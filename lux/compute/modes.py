@@ -31,9 +31,9 @@ TAKE_FLEET_REFRESH = text("""
 EVENT_ENTRIES = 2  # journal entries one ingest event may take: its own and the oldest other one
 SWEEP_ENTRIES = 100
 SWEEP_SPLIT_MIN_SITES = 10_000  # a sweep naming fewer sites is one recompute
-# A burst of batches has ended when no journal entry was written for this long (an entry is stamped when its request's
-# transaction starts, and under a heavy load a request may take a second or more).
-BURST_QUIET_S = 5.0
+# A burst of batches has ended when no journal entry was written for this long (an ingest stamps its entry as its
+# transaction's last statement; under a steady load commits come a fraction of a second apart).
+BURST_QUIET_S = 2.0
 
 
 def params_for(db: Database) -> Params:

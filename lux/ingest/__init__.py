@@ -106,14 +106,16 @@ def _keep_rejects(conn: psycopg.Connection, outcome: Outcome, request_id: str) -
 
 # The entry names the sites this transaction's follow found held by a run (`follow_held`): the status follow continues
 # those (see lux.ingest.journal.FOLLOW_ENTRIES). Its earliest reading tells a recompute which sites' new readings all
-# follow their last computed one (see lux.compute.daily).
+# follow their last computed one (see lux.compute.daily). It is stamped as it is written, the transaction's last
+# statement, not when the transaction started: how long ago the newest entry was written tells an event whether a
+# burst of batches has ended (see lux.compute.modes.BURST_QUIET_S), however long the requests take.
 JOURNAL = text("""
-    INSERT INTO ingest_journal (request_id, site_pks, from_days, follow_pks, follow_days, earliest_at)
+    INSERT INTO ingest_journal (request_id, site_pks, from_days, follow_pks, follow_days, earliest_at, created_at)
     VALUES (:request_id, string_to_array(:pks, ',')::int[],
             ARRAY(SELECT DATE '1970-01-01' + d
                     FROM unnest(string_to_array(:days, ',')::int[]) WITH ORDINALITY AS u(d, n) ORDER BY n),
             ARRAY(SELECT h.site_pk FROM follow_held h ORDER BY h.site_pk),
-            ARRAY(SELECT h.from_day FROM follow_held h ORDER BY h.site_pk), :earliest_at)
+            ARRAY(SELECT h.from_day FROM follow_held h ORDER BY h.site_pk), :earliest_at, clock_timestamp())
     RETURNING id, cardinality(follow_pks)
 """)
 

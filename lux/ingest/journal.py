@@ -84,7 +84,7 @@ QUIET = text("SELECT coalesce(max(created_at) <= now() - make_interval(secs => :
 
 
 def quiet_for(session: Session, seconds: float) -> bool:
-    """Whether no journal entry was written in the last `seconds` seconds (its transaction's start)."""
+    """Whether no journal entry was written in the last `seconds` seconds (its `created_at`)."""
     return session.execute(QUIET, {"quiet": seconds}).scalar_one()
 
 
