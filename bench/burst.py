@@ -30,14 +30,12 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from compute import BATCH, META, admin_connect, latest_registers, load_fleet, reading_json, say, start_worker
-from servers import start_servers, stop_servers
+import compute
+from servers import stop_servers
 
 from lux import ingest
 from lux.compute import modes
-from lux.config import Settings
 from lux.db import Database
-from lux.embedded import ensure_database
 from lux.migrate import upgrade
 from lux.timeutil import fleet_today
 
@@ -45,7 +43,6 @@ DB_NAME = "lux_bench_burst"
 SETTLED = """SELECT NOT EXISTS (SELECT 1 FROM ingest_journal) AND NOT EXISTS (SELECT 1 FROM fleet_refresh_requests)"""
 SPREAD_SHARES = "SELECT count(*) FROM compute_runs WHERE task = 'lux.compute.sweep_part' AND started_at >= %s"
 SETTLE_TIMEOUT_S = 300.0
-WORKER_START_TIMEOUT_S = 90.0
 
 
 def parse_args() -> argparse.Namespace:
@@ -70,16 +67,6 @@ def build_everything(db: Database, as_of: dt.date) -> float:
     return time.perf_counter() - started
 
 
-def wait_for_event_worker(app, child) -> None:
-    """Until the event worker (`start_worker(..., "ingest")`) answers a ping: the others answer already."""
-    deadline = time.monotonic() + WORKER_START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        child.check()
-        if any(name.startswith("bench-ingest-") for reply in app.control.ping(timeout=1.0) for name in reply):
-            return
-    raise SystemExit(f"the event worker did not answer a ping; see {child.log_path}")
-
-
 def burst(db: Database, fleet: list, at: dt.datetime, number: int) -> tuple[float, float, int]:
     """One reading of every site at `at`, ingested batch by batch with each batch's event sent; (seconds from the
     first batch until everything is computed, seconds from the last batch's commit, spread shares that ran)."""
@@ -87,14 +74,14 @@ def burst(db: Database, fleet: list, at: dt.datetime, number: int) -> tuple[floa
 
     since = dt.datetime.now(dt.UTC)
     started = time.perf_counter()
-    for i in range(0, len(fleet), BATCH):
-        rows = [reading_json(site_id, at.isoformat(), register + capacity * 0.01 * (number + 1), 5 + pk % 27,
-                             f"M{pk}") for pk, site_id, capacity, register in fleet[i:i + BATCH]]
-        outcome = ingest.ingest_json(db, ("[" + ",".join(rows) + "]").encode(), replace=False,
-                                     request_id=f"burst-{number}-{i // BATCH}")
-        process_events.apply_async((ingest.event_for(outcome, f"burst-{number}-{i // BATCH}"),), ignore_result=True)
+    for i in range(0, len(fleet), compute.BATCH):
+        rows = [compute.reading_json(site_id, at.isoformat(), register + capacity * 0.01 * (number + 1), 5 + pk % 27,
+                                     f"M{pk}") for pk, site_id, capacity, register in fleet[i:i + compute.BATCH]]
+        request_id = f"burst-{number}-{i // compute.BATCH}"
+        outcome = ingest.ingest_json(db, ("[" + ",".join(rows) + "]").encode(), replace=False, request_id=request_id)
+        process_events.apply_async((ingest.event_for(outcome, request_id),), ignore_result=True)
     last_commit = time.perf_counter()
-    with admin_connect(db.settings.database_url) as conn:
+    with compute.admin_connect(db.settings.database_url) as conn:
         deadline = last_commit + SETTLE_TIMEOUT_S
         while not conn.execute(SETTLED).fetchone()[0]:
             if time.perf_counter() > deadline:
@@ -108,48 +95,42 @@ def burst(db: Database, fleet: list, at: dt.datetime, number: int) -> tuple[floa
 def main() -> None:
     args = parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="lux-bench-burst-"))
-    env_settings = Settings.from_env()
-    servers, pg_url, redis_url = start_servers(env_settings, workdir)
+    servers, settings = compute.setup(workdir, DB_NAME)
     from worker.app import celery_app, configure
 
     results: dict[int, list[tuple[float, float, int]]] = {1: [], 2: []}
     db = None
     try:
-        ensure_database(pg_url.rsplit("/", 1)[0] + "/postgres", DB_NAME)
-        settings = env_settings.with_changes(database_url=pg_url.rsplit("/", 1)[0] + f"/{DB_NAME}",
-                                             redis_url=redis_url)
         db = Database(settings)
         upgrade(db.engine)
         configure(celery_app, settings)
         tz = settings.timezone
         yesterday = fleet_today(tz) - dt.timedelta(days=1)
-        say(f"loading {args.sites} sites × {args.days} days …")
-        with admin_connect(settings.database_url) as conn:
-            conn.execute(META)  # where load_fleet records what it loaded
-        load_fleet(settings.database_url, args.sites, args.days, yesterday - dt.timedelta(days=1), tz)
-        say(f"every result built in {build_everything(db, fleet_today(tz)):.1f}s")
-        fleet = latest_registers(db)
+        compute.say(f"loading {args.sites} sites × {args.days} days …")
+        compute.load_fleet(settings.database_url, args.sites, args.days, yesterday - dt.timedelta(days=1), tz)
+        compute.say(f"every result built in {build_everything(db, fleet_today(tz)):.1f}s")
+        fleet = compute.latest_registers(db)
         env = {**os.environ, "DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url,
                "LUX_LOG_LEVEL": "WARNING"}
         start = dt.datetime.combine(yesterday, dt.time(6, 0), ZoneInfo(tz))
         plan = [1] + [processes for _ in range(args.repeats) for processes in (2, 1)]
-        with start_worker(env, workdir), start_worker(env, workdir, "status", 1):
+        with compute.start_worker(env, workdir), compute.start_worker(env, workdir, "status", 1):
             for number, processes in enumerate(plan):
-                with start_worker(env, workdir, "ingest", processes) as events:
-                    wait_for_event_worker(celery_app, events)
+                with compute.start_worker(env, workdir, "ingest", processes) as events:
+                    compute.wait_for_worker(celery_app, events, "ingest")
                     time.sleep(2)  # every process of the worker forked and consuming
                     at = start + dt.timedelta(minutes=10 * number)
                     took, tail, shares = burst(db, fleet, at, number)
-                say(f"burst {number} ({processes} event process{'es' if processes > 1 else ''}"
-                    f"{', untimed' if number == 0 else ''}): {took:.2f}s, {tail:.2f}s after the last batch, "
-                    f"{shares} spread shares")
+                compute.say(f"burst {number} ({processes} event process{'es' if processes > 1 else ''}"
+                            f"{', untimed' if number == 0 else ''}): {took:.2f}s, {tail:.2f}s after the last batch, "
+                            f"{shares} spread shares")
                 if number:
                     results[processes].append((took, tail, shares))
     finally:
         if db is not None:
             db.engine.dispose()
         stop_servers(servers)
-        say(f"logs kept in {workdir}")
+        compute.say(f"logs kept in {workdir}")
     two, one = (statistics.median(took for took, _, _ in results[n]) for n in (2, 1))
     print()
     for processes in (2, 1):

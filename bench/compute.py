@@ -185,6 +185,7 @@ def load_fleet(url: str, sites: int, days: int, last_day: dt.date, tz: str) -> d
     first_day = last_day - dt.timedelta(days=days - 1)
     timings: dict[str, float] = {}
     with admin_connect(url) as conn:
+        conn.execute(META)  # where the load is recorded (emptied with the other tables next)
         tables = [r[0] for r in conn.execute(
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'")]
         conn.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
@@ -303,11 +304,14 @@ def start_worker(env: dict[str, str], workdir: Path, queues: str = "compute,main
     return Child(f"celery worker ({name})", argv, env, workdir / f"worker-{name}.log")
 
 
-def wait_for_worker(app, child: Child) -> None:
+def wait_for_worker(app, child: Child, queues: str | None = None) -> None:
+    """Until a worker answers a ping: with `queues`, the one `start_worker(..., queues)` started (others may answer
+    already)."""
+    prefix = f"bench-{queues.split(',')[0]}-" if queues else ""
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         child.check()
-        if app.control.ping(timeout=1.0):
+        if any(name.startswith(prefix) for reply in app.control.ping(timeout=1.0) for name in reply):
             return
     raise SystemExit(f"the Celery worker did not answer a ping; see {child.log_path}")
 
@@ -851,12 +855,14 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def setup(args: argparse.Namespace, workdir: Path) -> tuple[list, Settings]:
+def setup(workdir: Path, db_name: str = DB_NAME) -> tuple[list, Settings]:
+    """The servers (embedded unless DATABASE_URL / REDIS_URL are set), the bench's database `db_name` on that
+    PostgreSQL, and the settings pointing at both; queues a killed run left are emptied."""
     env_settings = Settings.from_env()
     servers, pg_url, redis_url = start_servers(env_settings, workdir)
     admin = pg_url.rsplit("/", 1)[0] + "/postgres"
-    ensure_database(admin, DB_NAME)
-    settings = env_settings.with_changes(database_url=pg_url.rsplit("/", 1)[0] + f"/{DB_NAME}", redis_url=redis_url)
+    ensure_database(admin, db_name)
+    settings = env_settings.with_changes(database_url=pg_url.rsplit("/", 1)[0] + f"/{db_name}", redis_url=redis_url)
     redis.Redis.from_url(redis_url).delete("status", "compute", "ingest", "maintenance")  # stale tasks of a killed run
     return servers, settings
 
@@ -993,7 +999,7 @@ def print_report(args: argparse.Namespace, results: dict) -> None:
 def main() -> None:
     args = parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="lux-bench-compute-"))
-    servers, settings = setup(args, workdir)
+    servers, settings = setup(workdir)
     from worker.app import celery_app, configure
 
     results: dict = {}
