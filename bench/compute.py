@@ -967,8 +967,9 @@ def run_freshness(args: argparse.Namespace, db: Database, app, env: dict, workdi
         say(summary)
     if "background_alone_rate" in results:
         alone = results["background_alone_rate"]
+        beside = f"{results['background_rate'] / alone:.2f} of that" if alone else "no ratio (nothing accepted alone)"
         say(f"baseline: the background load alone reached {alone:,.0f} readings/s over {args.alone_seconds:g} s, "
-            f"beside the recomputes {results['background_rate'] / alone:.2f} of that")
+            f"beside the recomputes {beside}")
 
 
 def print_report(args: argparse.Namespace, results: dict) -> None:

@@ -56,10 +56,28 @@ def parse_timezone(name: str, raw: str) -> str:
     return raw
 
 
+# Where a container's memory limit is read: cgroup v2, then v1. An unlimited group reads "max" (v2) or a number near
+# 2**63 (v1), both above any machine's memory.
+CGROUP_MEMORY_LIMITS = (Path("/sys/fs/cgroup/memory.max"), Path("/sys/fs/cgroup/memory/memory.limit_in_bytes"))
+
+
+def machine_memory_mb(limit_files: tuple[Path, ...] = CGROUP_MEMORY_LIMITS) -> int:
+    """This machine's memory in MB, or the memory limit of the container it runs in when that is lower."""
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    for limit_file in limit_files:
+        try:
+            limit = limit_file.read_text().strip()
+        except OSError:
+            continue
+        if limit.isdigit():
+            memory = min(memory, int(limit))
+    return memory // 2**20
+
+
 def machine_shared_buffers_mb() -> int:
-    """The embedded PostgreSQL's default `shared_buffers`, in MB: a quarter of this machine's memory, bounded."""
-    memory_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
-    return max(SHARED_BUFFERS_MIN_MB, min(SHARED_BUFFERS_MAX_MB, memory_mb // 4))
+    """The embedded PostgreSQL's default `shared_buffers`, in MB: a quarter of this machine's (or its container's)
+    memory, bounded."""
+    return max(SHARED_BUFFERS_MIN_MB, min(SHARED_BUFFERS_MAX_MB, machine_memory_mb() // 4))
 
 
 def libpq_url(url: str) -> str:

@@ -10,6 +10,7 @@ from lux.config import (
     ConfigError,
     Settings,
     libpq_url,
+    machine_memory_mb,
     machine_shared_buffers_mb,
 )
 
@@ -39,12 +40,25 @@ def test_embedded_ports_are_configurable():
 
 
 def test_the_embedded_buffer_cache_is_at_most_a_quarter_of_the_machine_unless_set():
-    memory_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
+    memory_mb = machine_memory_mb()
+    assert memory_mb <= os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
     default = Settings.from_env({}).embedded_pg_shared_buffers_mb
     assert default == machine_shared_buffers_mb()
     assert SHARED_BUFFERS_MIN_MB <= default <= SHARED_BUFFERS_MAX_MB
     assert default <= max(memory_mb // 4, SHARED_BUFFERS_MIN_MB)
     assert Settings.from_env({"LUX_EMBEDDED_PG_SHARED_BUFFERS_MB": "512"}).embedded_pg_shared_buffers_mb == 512
+
+
+def test_a_container_memory_limit_below_the_machine_s_memory_bounds_it(tmp_path):
+    physical_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
+    v2, v1, missing = tmp_path / "memory.max", tmp_path / "memory.limit_in_bytes", tmp_path / "absent"
+    v2.write_text("max\n")
+    v1.write_text(f"{2 * 2**30}\n")
+    assert machine_memory_mb((missing, v2, v1)) == min(physical_mb, 2048)
+    v2.write_text(f"{512 * 2**20}\n")
+    assert machine_memory_mb((v2, v1)) == min(physical_mb, 512)
+    v1.write_text("9223372036854771712\n")  # a cgroup v1 group without a limit
+    assert machine_memory_mb((missing, v1)) == physical_mb
 
 
 @pytest.mark.parametrize(
