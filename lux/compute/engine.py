@@ -117,7 +117,7 @@ def recompute_sites(session: Session, params: Params, as_of: dt.date, *, sites: 
     """
     bound = params.as_sql()
     with _locked_scope(session, sites, from_day, shard, readings_after) as count:
-        written = rebuild_site_days(session, params)
+        written = rebuild_site_days(session, params, shard if sites is None else None)
         changed_from = session.execute(CHANGED_FROM).scalar_one()
         written += rebuild_performance(session, as_of)
         written += rebuild_anomalies(session, bound, as_of)

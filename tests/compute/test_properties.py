@@ -335,7 +335,7 @@ def test_rollups_match_reference(database, fleet, params):
 
 @PROPERTY_SETTINGS
 @given(fleet=fleets(), params=params_strategy, shards=st.integers(2, 4))
-def test_sharded_runs_equal_one_run(database, fleet, params, shards):
+def test_sharded_runs_equal_one_run(database, fleet, params, shards, fresh_reads):
     as_of = fleet.as_of
     note(f"as_of={as_of} params={params} shards={shards}")
     reset(database)
