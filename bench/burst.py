@@ -9,7 +9,7 @@ builds every result once in process. Then bursts of one reading of every site (y
 ingested in batches of 5,000 by `ingest_json` with the ingest event sent after each commit, as the API does, while a
 compute worker (two processes), a status worker and an event worker consume their queues as `lux up` runs them. The
 event worker has two processes (as before the events got one: the baseline) or one (the deployment's: what a burst
-leaves once it has ended is spread over the compute workers, `modes.burst_shares`), alternated --repeats times after
+leaves once it has ended is spread over the compute workers, `modes.burst_spread`), alternated --repeats times after
 one untimed burst. A burst is timed from its first batch until the journal and the fleet refresh requests are empty
 (every recompute and the fleet refresh committed), and from its last batch's commit. Uses DATABASE_URL / REDIS_URL
 when set, embedded servers otherwise. Not a test: timings vary.

@@ -453,17 +453,20 @@ def ingest_new_day(db: Database, fleet: list, new_day: dt.date, tz: str) -> floa
 
 
 def measure_nightly(db: Database, new_day: dt.date, timer: StatementTimer) -> tuple[float, dict]:
-    """Every result after the new day, as the sweep takes a night's backlog: its shares of the journal entries
-    (`modes.sweep_shares`), each one recompute, run WORKER_CONCURRENCY at a time as a worker runs the sweep's
-    `lux.compute.sweep_part` chord, then the one fleet refresh (rollups and snapshots) they owe."""
+    """Every result after the new day, as the sweep takes a night's backlog: split into one journal entry per class
+    of sites (`modes.spread_backlog`), each one recompute, run WORKER_CONCURRENCY at a time as a worker runs the
+    sweep's `lux.compute.sweep_part` chord, then the one fleet refresh (rollups and snapshots) they owe."""
     started = time.perf_counter()
     with timer:
-        shares = modes.sweep_shares(db, older_than_s=0, parts=db.settings.compute_shards) or [modes.SWEEP_ENTRIES]
+        split = modes.spread_backlog(db, older_than_s=0, parts=db.settings.compute_shards)
         with ThreadPoolExecutor(WORKER_CONCURRENCY) as pool:
-            parts = list(pool.map(lambda entries: modes.run_incremental(
-                db, task="bench", task_id=None, as_of=new_day, entries=entries), shares))
+            parts = list(pool.map(lambda journal_id: modes.run_incremental(
+                db, task="bench", task_id=None, as_of=new_day, journal_ids=[journal_id], entries=1), split))
+        if not split:
+            parts = [modes.run_incremental(db, task="bench", task_id=None, as_of=new_day,
+                                           entries=modes.SWEEP_ENTRIES)]
         fleet = modes.run_fleet_refresh(db, task="bench", task_id=None, as_of=new_day)
-    return time.perf_counter() - started, {"entries": shares, "sites": [part["sites"] for part in parts],
+    return time.perf_counter() - started, {"parts": len(parts), "sites": [part["sites"] for part in parts],
                                            "rows": sum(part["rows"] for part in parts), "fleet": fleet}
 
 

@@ -19,7 +19,15 @@ from lux.compute.params import Params
 from lux.compute.runs import Run, recorded, settle_earlier_attempt
 from lux.compute.snapshots import build_snapshots
 from lux.db import Database
-from lux.ingest.journal import backlog, claim_journal_entries, has_pending, keep_held, quiet_for, take_entries_to_follow
+from lux.ingest.journal import (
+    backlog,
+    claim_journal_entries,
+    has_pending,
+    keep_held,
+    quiet_for,
+    split_backlog,
+    take_entries_to_follow,
+)
 from lux.timeutil import fleet_today
 
 REQUEST_FLEET_REFRESH = text("INSERT INTO fleet_refresh_requests (from_day) VALUES (:from_day)")
@@ -76,28 +84,30 @@ def run_incremental(db: Database, *, task: str, task_id: str | None, journal_ids
             "from_day": min(dirty.values()).isoformat(), "fleet_refresh": done.changed_from is not None}
 
 
-def sweep_shares(db: Database, *, older_than_s: float, parts: int, min_sites: int | None = None) -> list[int]:
-    """How a sweep spreads its backlog over the workers: the journal entries each of `parts` recomputes of its own
-    takes (oldest first, the counts differing by one at most). Empty when the backlog is one entry or names fewer
-    than `min_sites` sites (default SWEEP_SPLIT_MIN_SITES): then the sweep is one recompute."""
+def spread_backlog(db: Database, *, older_than_s: float, parts: int, min_sites: int | None = None) -> list[int]:
+    """How a sweep spreads its backlog over the workers: the oldest SWEEP_ENTRIES journal entries older than
+    `older_than_s` seconds, split into one entry per class of their sites (`pk % parts`, see journal.SPLIT), each for
+    a recompute of its own; returns the new entries' ids. Empty, with nothing split, when the backlog names fewer than
+    `min_sites` sites (default SWEEP_SPLIT_MIN_SITES) or `parts` is below 2: then the sweep is one recompute."""
     min_sites = SWEEP_SPLIT_MIN_SITES if min_sites is None else min_sites
-    with db.session_scope() as session:
-        entries, sites = backlog(session, older_than_s=older_than_s, limit=SWEEP_ENTRIES)
-    if entries < 2 or sites < min_sites or parts < 2:
+    if parts < 2:
         return []
-    parts = min(parts, entries)
-    return [entries // parts + (1 if part < entries % parts else 0) for part in range(parts)]
+    with db.session_scope() as session:
+        _entries, sites = backlog(session, older_than_s=older_than_s, limit=SWEEP_ENTRIES)
+        if sites < min_sites:
+            return []
+        return split_backlog(session, older_than_s=older_than_s, limit=SWEEP_ENTRIES, parts=parts)
 
 
-def burst_shares(db: Database, *, parts: int) -> list[int]:
+def burst_spread(db: Database, *, parts: int) -> list[int]:
     """How an ingest event spreads what a burst of batches left over the compute workers, as a sweep spreads its
-    backlog (see sweep_shares), once the burst has ended: no entry written for BURST_QUIET_S. Under a steady load
+    backlog (see spread_backlog), once the burst has ended: no entry written for BURST_QUIET_S. Under a steady load
     entries keep coming, and the events' recomputes stay on their one process (the ingest keeps the other cores);
     a fleet's readings arriving at once, with nothing beside them, get every compute worker."""
     with db.session_scope() as session:
         if not quiet_for(session, BURST_QUIET_S):
             return []
-    return sweep_shares(db, older_than_s=0, parts=parts)
+    return spread_backlog(db, older_than_s=0, parts=parts)
 
 
 # A site whose status row runs held this long is left to its recompute (which writes its status in any case): longer

@@ -64,20 +64,79 @@ def claim_journal_entries(session: Session, first: list[int] | None = None, *, o
     return Claimed({pk: day for pk, day, _ in rows}, {pk: at for pk, _, at in rows if at is not None})
 
 
-# The backlog a sweep would take: up to `limit` of the oldest entries older than the threshold, and how many sites
+# The `request_id` of the entries a split backlog is made of (see SPLIT).
+SPLIT_REQUEST_ID = "spread"
+
+# The backlog a sweep would split: up to `limit` of the oldest entries older than the threshold, and how many sites
 # they name. Entries a claimer is taking still count (no lock is taken, so no claimer skips an entry for this).
+# Entries of an earlier split are left out: they wait for their own recomputes (see SPLIT).
 BACKLOG = text("""
     SELECT count(*), coalesce(sum(cardinality(j.site_pks)), 0)
       FROM (SELECT site_pks FROM ingest_journal
-             WHERE created_at <= now() - make_interval(secs => :older_than)
+             WHERE created_at <= now() - make_interval(secs => :older_than) AND request_id <> :split
              ORDER BY id LIMIT :limit) j
 """)
 
 
 def backlog(session: Session, *, older_than_s: float, limit: int) -> tuple[int, int]:
-    """(entries, sites named) of the oldest `limit` journal entries older than `older_than_s` seconds."""
-    entries, sites = session.execute(BACKLOG, {"older_than": older_than_s, "limit": limit}).one()
+    """(entries, sites named) of the oldest `limit` journal entries older than `older_than_s` seconds that no split
+    made."""
+    entries, sites = session.execute(BACKLOG, {"older_than": older_than_s, "limit": limit,
+                                               "split": SPLIT_REQUEST_ID}).one()
     return entries, sites
+
+
+# A backlog split into one entry per class of sites (`pk % :parts`), so that the recomputes of a spread (one a class)
+# name disjoint sites: shares of whole entries would each lock every site their entries name, and entries naming the
+# same sites (rounds a fleet kept sending while the workers were away) would make each share wait for the one before
+# and recompute those sites again. The oldest `:limit` entries older than the threshold that no claimer holds are taken
+# off; each class entry names its sites once, with their earliest day. It keeps the oldest entry's stamp (the sweep
+# and the burst's quiet test go by it) and, for every site, the earliest `earliest_at` of the entries taken (none if
+# one lacks it). Sites the status follow has yet to continue stay to follow: those left by entries after the follow's
+# cursor (read unlocked: a follow moving it meanwhile has taken those entries, and following them again changes
+# nothing). The entries of an earlier split are not split again: each is owed to a recompute already sent (events
+# that run before those recomputes have claimed them would otherwise split them again and send recomputes of their
+# own); if that recompute is lost, the sweep takes the entry as it takes any other.
+SPLIT = text("""
+    WITH picked AS MATERIALIZED (
+        SELECT id FROM ingest_journal
+         WHERE created_at <= now() - make_interval(secs => :older_than) AND request_id <> :request_id
+         ORDER BY id
+         LIMIT :limit
+           FOR UPDATE SKIP LOCKED
+    ), taken AS (
+        DELETE FROM ingest_journal j USING picked p WHERE j.id = p.id
+        RETURNING j.id, j.created_at, j.site_pks, j.from_days, j.follow_pks, j.follow_days, j.earliest_at
+    ), named AS (
+        SELECT u.pk, min(u.day) AS day FROM taken t, unnest(t.site_pks, t.from_days) AS u(pk, day) GROUP BY u.pk
+    ), unfollowed AS (
+        SELECT u.pk, min(u.day) AS day
+          FROM taken t, unnest(coalesce(t.follow_pks, t.site_pks), coalesce(t.follow_days, t.from_days)) AS u(pk, day)
+         WHERE t.id > coalesce((SELECT c.journal_id FROM status_follow_cursor c WHERE c.id = 1), 0)
+         GROUP BY u.pk
+    ), stamp AS (
+        SELECT min(created_at) AS created_at,
+               CASE WHEN count(*) = count(earliest_at) THEN min(earliest_at) END AS earliest_at
+          FROM taken
+    )
+    INSERT INTO ingest_journal (created_at, request_id, site_pks, from_days, follow_pks, follow_days, earliest_at)
+    SELECT st.created_at, :request_id, array_agg(n.pk ORDER BY n.pk), array_agg(n.day ORDER BY n.pk),
+           coalesce(array_agg(f.pk ORDER BY n.pk) FILTER (WHERE f.pk IS NOT NULL), '{}'),
+           coalesce(array_agg(f.day ORDER BY n.pk) FILTER (WHERE f.pk IS NOT NULL), '{}'), st.earliest_at
+      FROM named n
+      LEFT JOIN unfollowed f ON f.pk = n.pk
+     CROSS JOIN stamp st
+     GROUP BY n.pk % :parts, st.created_at, st.earliest_at
+    RETURNING id
+""")
+
+
+def split_backlog(session: Session, *, older_than_s: float, limit: int, parts: int) -> list[int]:
+    """Replace the oldest `limit` journal entries older than `older_than_s` seconds (those no claimer holds and no
+    split made) by one entry per non-empty class of their sites (`pk % parts`), in the caller's transaction; returns
+    the new entries' ids. See SPLIT."""
+    return list(session.execute(SPLIT, {"older_than": older_than_s, "limit": limit, "parts": parts,
+                                        "request_id": SPLIT_REQUEST_ID}).scalars())
 
 
 QUIET = text("SELECT coalesce(max(created_at) <= now() - make_interval(secs => :quiet), true) FROM ingest_journal")

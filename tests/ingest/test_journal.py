@@ -99,29 +99,65 @@ def test_a_follow_keeps_the_sites_it_found_held_for_the_next_one_until_held_too_
         assert take_entries_to_follow(session) == 0
 
 
-def test_a_sweep_spreads_a_backlog_naming_many_sites_over_its_parts(database):
-    """The oldest entries are shared out between the parts, at most one apart; a backlog of one entry, of too few
-    sites or too recent for the sweep stays one recompute."""
-    from lux.compute.modes import sweep_shares
-    from lux.ingest.journal import mark_dirty
+SPLIT_BACKLOG = text("""
+    INSERT INTO ingest_journal (created_at, request_id, site_pks, from_days, follow_pks, follow_days, earliest_at)
+    VALUES (now() - interval '60 minutes', 'e1', '{1,2,3}', '{2026-03-10,2026-03-10,2026-03-10}', NULL, NULL,
+            '2026-03-10 08:00+00'),
+           (now() - interval '50 minutes', 'e2', '{2,3,4}', '{2026-03-09,2026-03-11,2026-03-11}', '{4}', '{2026-03-11}',
+            '2026-03-09 08:00+00'),
+           (now() - interval '40 minutes', 'e3', '{4,5}', '{2026-03-10,2026-03-10}', NULL, NULL, '2026-03-10 09:00+00')
+    RETURNING id
+""")
+
+
+def journal_rows(database) -> list[tuple]:
+    with database.engine.connect() as conn:
+        return [tuple(row) for row in conn.execute(text("""
+            SELECT id, request_id, site_pks, from_days, follow_pks, follow_days, earliest_at, created_at
+              FROM ingest_journal ORDER BY id"""))]
+
+
+def test_a_sweep_splits_its_backlog_into_one_entry_per_class_of_sites(database):
+    """The oldest entries become one entry per class of their sites (`pk % parts`), so the recomputes of a spread name
+    disjoint sites: each site once with its earliest day, the oldest entry's stamp, the earliest `earliest_at`, and
+    the sites the follow has yet to continue (those left by entries after its cursor) still to follow. A backlog of
+    too few sites or too recent, a single part, or the entries of an earlier split are left as they are."""
+    from lux.compute.modes import spread_backlog
 
     with database.session_scope() as session:
+        session.execute(text("TRUNCATE ingest_journal, status_follow_cursor"))
+        first, *_ = session.execute(SPLIT_BACKLOG).scalars()
+        session.execute(text("INSERT INTO status_follow_cursor (id, journal_id) VALUES (1, :id)"), {"id": first})
+    before = journal_rows(database)
+
+    assert spread_backlog(database, older_than_s=0, parts=2, min_sites=9) == []  # 8 sites named
+    assert spread_backlog(database, older_than_s=3 * 3600, parts=2, min_sites=1) == []
+    assert spread_backlog(database, older_than_s=0, parts=1, min_sites=1) == []
+    assert journal_rows(database) == before
+
+    ids = spread_backlog(database, older_than_s=0, parts=2, min_sites=8)
+    after = journal_rows(database)
+    assert [row[0] for row in after] == sorted(ids) and len(ids) == 2 and min(ids) > before[-1][0]
+    day = dt.date.fromisoformat
+    classes = sorted(row[2:7] for row in after)
+    assert classes == [
+        ([1, 3, 5], [day("2026-03-10")] * 3, [5], [day("2026-03-10")], dt.datetime(2026, 3, 9, 8, tzinfo=dt.UTC)),
+        ([2, 4], [day("2026-03-09"), day("2026-03-10")], [4], [day("2026-03-10")],
+         dt.datetime(2026, 3, 9, 8, tzinfo=dt.UTC)),
+    ]
+    assert {row[1] for row in after} == {"spread"}
+    assert {row[7] for row in after} == {before[0][7]}  # the oldest entry's stamp
+
+    assert spread_backlog(database, older_than_s=0, parts=3, min_sites=1) == []  # owed to their own recomputes
+    assert journal_rows(database) == after
+
+    with database.session_scope() as session:  # with an entry that does not know its earliest reading, nor does a split
         session.execute(text("TRUNCATE ingest_journal"))
-        for first in range(0, 50, 10):
-            mark_dirty(session, list(range(first, first + 10)), reason="backlog")
-
-    def shares(parts: int, min_sites: int, older_than_s: float = 0) -> list[int]:
-        return sweep_shares(database, older_than_s=older_than_s, parts=parts, min_sites=min_sites)
-
-    assert shares(2, 50) == [3, 2]
-    assert shares(4, 50) == [2, 1, 1, 1]
-    assert shares(8, 50) == [1, 1, 1, 1, 1]
-    assert shares(2, 51) == []
-    assert shares(1, 1) == []
-    assert shares(2, 1, older_than_s=3600) == []
-    with database.session_scope() as session:
-        session.execute(text("DELETE FROM ingest_journal WHERE id <> (SELECT max(id) FROM ingest_journal)"))
-    assert shares(2, 1) == []
+        session.execute(SPLIT_BACKLOG)
+        session.execute(text("UPDATE ingest_journal SET earliest_at = NULL WHERE request_id = 'e3'"))
+    assert len(spread_backlog(database, older_than_s=0, parts=3, min_sites=1)) == 3
+    assert {row[6] for row in journal_rows(database)} == {None}
+    assert sorted(pk for row in journal_rows(database) for pk in row[2]) == [1, 2, 3, 4, 5]
 
 
 def test_a_claim_takes_no_more_entries_than_asked_when_the_journal_looked_empty(database):

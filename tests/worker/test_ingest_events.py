@@ -88,7 +88,9 @@ def test_site_made_dirty_while_redis_is_down_is_swept_when_it_is_back(settings, 
 
 def test_a_sweep_of_a_large_backlog_is_spread_over_the_workers(settings, sites, celery_worker, database,
                                                                monkeypatch):
-    """Three lost events' entries, split between two `sweep_part` recomputes, then one fleet refresh for both."""
+    """Three lost events' entries (two of them naming E1), spread over three parts: split into one entry per class of
+    sites, they make two `sweep_part` recomputes of one site each (E1 and E2 have consecutive ids), not three of
+    which two recompute E1, then one fleet refresh for both."""
     from lux.compute import modes
     from lux.db import Database
     from lux.ingest import ingest_json
@@ -101,18 +103,18 @@ def test_a_sweep_of_a_large_backlog_is_spread_over_the_workers(settings, sites, 
         ingest_json(db, json.dumps([row]).encode(), replace=False, request_id=f"lost-{number}")
     db.engine.dispose()
 
-    answer = sweep.delay(older_than_s=0, parts=2).get(timeout=30)
-    assert answer["parts"] == [2, 1]
+    answer = sweep.delay(older_than_s=0, parts=3).get(timeout=30)
+    assert len(answer["parts"]) == 2
     refresh = celery_app.AsyncResult(answer["fleet_task_id"]).get(timeout=60)
     assert refresh["requests"] == 2  # one refresh takes what both parts owe
     assert dirty(database) == {}
     assert computed_days(database) == {"E1": ["2026-03-28", "2026-03-29"], "E2": ["2026-03-31"]}
     with database.engine.connect() as conn:
-        runs = conn.execute(text("SELECT task, outcome FROM compute_runs")).all()
+        runs = conn.execute(text("SELECT task, outcome, coalesce(sites, 0) FROM compute_runs")).all()
         owed = conn.execute(text("SELECT count(*) FROM fleet_refresh_requests")).scalar_one()
         rolled = conn.execute(text("SELECT count(*) FROM daily_rollups WHERE area = 'fleet'")).scalar_one()
-    assert sorted(runs) == [("lux.compute.fleet_refresh", "success"), ("lux.compute.sweep_part", "success"),
-                            ("lux.compute.sweep_part", "success")]
+    assert sorted(runs) == [("lux.compute.fleet_refresh", "success", 0), ("lux.compute.sweep_part", "success", 1),
+                            ("lux.compute.sweep_part", "success", 1)]
     assert owed == 0 and rolled > 0
 
 
@@ -161,7 +163,8 @@ def four_batches(settings) -> None:
 def test_what_an_ended_burst_left_is_spread_over_the_compute_workers(settings, sites, celery_worker, database,
                                                                       monkeypatch):
     """An event takes its entry and the oldest other; once no entry came for BURST_QUIET_S, it spreads the two left
-    as the sweep would: two `lux.compute.sweep_part` recomputes, then one fleet refresh for everything owed."""
+    (E1's and E2's) as the sweep would: two `lux.compute.sweep_part` recomputes, then one fleet refresh for
+    everything owed."""
     from lux.compute import modes
     from worker.app import celery_app
 
@@ -169,7 +172,7 @@ def test_what_an_ended_burst_left_is_spread_over_the_compute_workers(settings, s
     monkeypatch.setattr(modes, "BURST_QUIET_S", 0.0)
     four_batches(settings)
     result = run_event(journal_ids(database)[-1])
-    assert result["claimed"] == 2 and result["spread"] == [1, 1]
+    assert result["claimed"] == 2 and len(result["spread"]) == 2
     refresh = celery_app.AsyncResult(result["fleet_task_id"]).get(timeout=60)
     assert refresh["requests"] == 3  # the event's recompute and both shares
     assert dirty(database) == {}

@@ -54,13 +54,14 @@ def shard(self: LuxTask, as_of: str, index: int, shards: int) -> dict:
 
 
 @celery_app.task(bind=True, base=LuxTask, name="lux.compute.sweep_part")
-def sweep_part(self: LuxTask, older_than_s: float, entries: int) -> dict:
-    """One share of a spread sweep (`lux.ingest.sweep`): the oldest `entries` journal entries older than
-    `older_than_s` seconds that no other share holds, in one recompute (its fleet refresh is owed to the sweep's
-    `lux.compute.fleet_refresh`). A backlog is fleet-scale work: it goes to the compute queue, whose workers run
-    as many processes as their machines have cores, not to the one event process of each machine."""
+def sweep_part(self: LuxTask, journal_id: int) -> dict:
+    """One part of a spread sweep (`lux.ingest.sweep`): the journal entry `journal_id`, one class of the sites of a
+    split backlog (`modes.spread_backlog`), in one recompute (its fleet refresh is owed to the sweep's
+    `lux.compute.fleet_refresh`). A backlog is fleet-scale work: it goes to the compute queue, whose workers run as
+    many processes as their machines have cores, not to the one event process of each machine. An entry another
+    claimer took meanwhile leaves nothing to do."""
     return modes.run_incremental(self.app.lux_database, task=self.name, task_id=self.request.id,
-                                 older_than_s=older_than_s, entries=entries)
+                                 journal_ids=[journal_id], entries=1)
 
 
 @celery_app.task(bind=True, base=LuxTask, name="lux.compute.fleet")
