@@ -25,6 +25,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -67,6 +69,39 @@ def build_everything(db: Database, as_of: dt.date) -> float:
     return time.perf_counter() - started
 
 
+@contextmanager
+def bench_database(prefix: str, db_name: str) -> Iterator[tuple[Database, Path]]:
+    """The servers (embedded unless DATABASE_URL / REDIS_URL are set) and the bench's database `db_name` on them, in a
+    new working directory named `prefix…`; the servers stop at the end, their logs stay."""
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
+    servers, settings = compute.setup(workdir, db_name)
+    db = Database(settings)
+    try:
+        yield db, workdir
+    finally:
+        db.engine.dispose()
+        stop_servers(servers)
+        compute.say(f"logs kept in {workdir}")
+
+
+def prepare(db: Database, sites: int, days: int) -> tuple[list, dict[str, str], dt.datetime]:
+    """The bench's database migrated, `sites` × `days` loaded (ending the day before yesterday) and every result built
+    in process; (the fleet's latest registers, the workers' environment, yesterday 06:00 local)."""
+    from worker.app import celery_app, configure
+
+    settings = db.settings
+    upgrade(db.engine)
+    configure(celery_app, settings)
+    tz = settings.timezone
+    yesterday = fleet_today(tz) - dt.timedelta(days=1)
+    compute.say(f"loading {sites} sites × {days} days …")
+    compute.load_fleet(settings.database_url, sites, days, yesterday - dt.timedelta(days=1), tz)
+    compute.say(f"every result built in {build_everything(db, fleet_today(tz)):.1f}s")
+    env = {**os.environ, "DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url,
+           "LUX_LOG_LEVEL": "WARNING"}
+    return compute.latest_registers(db), env, dt.datetime.combine(yesterday, dt.time(6, 0), ZoneInfo(tz))
+
+
 def burst(db: Database, fleet: list, at: dt.datetime, number: int) -> tuple[float, float, int]:
     """One reading of every site at `at`, ingested batch by batch with each batch's event sent; (seconds from the
     first batch until everything is computed, seconds from the last batch's commit, spread shares that ran)."""
@@ -94,25 +129,11 @@ def burst(db: Database, fleet: list, at: dt.datetime, number: int) -> tuple[floa
 
 def main() -> None:
     args = parse_args()
-    workdir = Path(tempfile.mkdtemp(prefix="lux-bench-burst-"))
-    servers, settings = compute.setup(workdir, DB_NAME)
-    from worker.app import celery_app, configure
-
     results: dict[int, list[tuple[float, float, int]]] = {1: [], 2: []}
-    db = None
-    try:
-        db = Database(settings)
-        upgrade(db.engine)
-        configure(celery_app, settings)
-        tz = settings.timezone
-        yesterday = fleet_today(tz) - dt.timedelta(days=1)
-        compute.say(f"loading {args.sites} sites × {args.days} days …")
-        compute.load_fleet(settings.database_url, args.sites, args.days, yesterday - dt.timedelta(days=1), tz)
-        compute.say(f"every result built in {build_everything(db, fleet_today(tz)):.1f}s")
-        fleet = compute.latest_registers(db)
-        env = {**os.environ, "DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url,
-               "LUX_LOG_LEVEL": "WARNING"}
-        start = dt.datetime.combine(yesterday, dt.time(6, 0), ZoneInfo(tz))
+    with bench_database("lux-bench-burst-", DB_NAME) as (db, workdir):
+        fleet, env, start = prepare(db, args.sites, args.days)
+        from worker.app import celery_app
+
         plan = [1] + [processes for _ in range(args.repeats) for processes in (2, 1)]
         with compute.start_worker(env, workdir), compute.start_worker(env, workdir, "status", 1):
             for number, processes in enumerate(plan):
@@ -126,11 +147,6 @@ def main() -> None:
                             f"{shares} spread shares")
                 if number:
                     results[processes].append((took, tail, shares))
-    finally:
-        if db is not None:
-            db.engine.dispose()
-        stop_servers(servers)
-        compute.say(f"logs kept in {workdir}")
     two, one = (statistics.median(took for took, _, _ in results[n]) for n in (2, 1))
     print()
     for processes in (2, 1):
