@@ -210,3 +210,23 @@ def test_a_claim_knows_no_new_reading_of_a_site_is_before_its_entries_earliest(d
         claimed = claim_journal_entries(session, limit=3)
     assert claimed.readings_after == {pks["J1"]: at("2026-03-28T08:30:00Z"), pks["J2"]: at("2026-03-28T07:00:00Z")}
     assert set(claimed.from_days) == set(pks.values())
+
+
+def test_a_split_skips_the_entries_another_holds_and_loses_none(database):
+    """Two splits at once (a sweep and an ended burst's event): the second does not wait for the first and takes only
+    the entry the first does not hold; between them every site named stays journalled."""
+    from lux.compute.modes import spread_backlog
+    from lux.ingest.journal import split_backlog
+
+    with database.session_scope() as session:
+        session.execute(text("TRUNCATE ingest_journal, status_follow_cursor"))
+        session.execute(SPLIT_BACKLOG)
+    with database.session_scope() as first:
+        held = split_backlog(first, older_than_s=0, limit=2, parts=2)  # the two oldest entries, held until commit
+        assert len(held) == 2
+        second = spread_backlog(database, older_than_s=0, parts=2, min_sites=1)  # another session, at once
+    rows = {row[0]: row[2] for row in journal_rows(database)}
+    assert sorted(rows) == sorted(held + second)
+    assert sorted(pk for journal_id in held for pk in rows[journal_id]) == [1, 2, 3, 4]  # the entries it took, e1 e2
+    assert sorted(pk for journal_id in second for pk in rows[journal_id]) == [4, 5]  # e3, the one left to the other
+    assert all(len(set(pks)) == len(pks) for pks in rows.values())
