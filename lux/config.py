@@ -115,6 +115,8 @@ class Settings:
     retention_rejects_days: int = 30
     retention_runs_days: int = 90
     compute_shards: int = 4
+    compute_concurrency: int = field(default_factory=lambda: os.cpu_count() or 2)
+    event_concurrency: int = 1
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -144,6 +146,8 @@ class Settings:
             api_host=env.get("LUX_API_HOST", base.api_host),
             api_port=number("LUX_API_PORT", base.api_port, 1, 65535),
             api_workers=number("LUX_API_WORKERS", base.api_workers, 1, 64),
+            compute_concurrency=number("LUX_COMPUTE_CONCURRENCY", base.compute_concurrency, 1, 256),
+            event_concurrency=number("LUX_EVENT_CONCURRENCY", base.event_concurrency, 1, 64),
             flower_host=env.get("LUX_FLOWER_HOST", base.flower_host),
             flower_port=number("LUX_FLOWER_PORT", base.flower_port, 1, 65535),
             flower_user=env.get("LUX_FLOWER_USER", base.flower_user),

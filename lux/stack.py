@@ -109,12 +109,14 @@ def process_commands(settings: Settings, credentials: Credentials) -> dict[str, 
         "api": [sys.executable, "-m", "gunicorn", "api:create_app()",
                 "--bind", f"{settings.api_host}:{settings.api_port}", "--workers", str(settings.api_workers),
                 "--graceful-timeout", "10", "--timeout", "120", "--no-control-socket"],
+        # Fleet computations: a process a core (LUX_COMPUTE_CONCURRENCY).
         "worker": [*CELERY, "worker", "--queues", "compute,maintenance", "--hostname", "lux@%h",
-                   "--loglevel", settings.log_level, "--concurrency", "2"],
-        # Ingest events' recomputes: one process. Under a load they cannot keep up with they take whatever cores they
-        # get; with one, the ingest keeps the rest (a backlog's sweep is spread over the compute queue).
+                   "--loglevel", settings.log_level, "--concurrency", str(settings.compute_concurrency)],
+        # Ingest events' recomputes: one process (LUX_EVENT_CONCURRENCY). Under a load they cannot keep up with they
+        # take whatever cores they get; with one, the ingest keeps the rest (a backlog's sweep is spread over the
+        # compute queue).
         "event-worker": [*CELERY, "worker", "--queues", "ingest", "--hostname", "ingest@%h",
-                         "--loglevel", settings.log_level, "--concurrency", "1"],
+                         "--loglevel", settings.log_level, "--concurrency", str(settings.event_concurrency)],
         # New readings' statuses must not wait behind recomputes: a worker of their own.
         "status-worker": [*CELERY, "worker", "--queues", "status", "--hostname", "status@%h",
                           "--loglevel", settings.log_level, "--concurrency", "1"],

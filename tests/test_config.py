@@ -61,6 +61,20 @@ def test_a_container_memory_limit_below_the_machine_s_memory_bounds_it(tmp_path)
     assert machine_memory_mb((missing, v1)) == physical_mb
 
 
+def test_lux_up_runs_a_compute_process_a_core_and_one_event_process_unless_set():
+    from lux.stack import Credentials, process_commands
+
+    def concurrency(settings: Settings, name: str) -> str:
+        command = process_commands(settings, Credentials(demo_token="t", flower_password="p"))[name]
+        return command[command.index("--concurrency") + 1]
+
+    default = Settings.from_env({})
+    assert (default.compute_concurrency, default.event_concurrency) == (os.cpu_count() or 2, 1)
+    assert (concurrency(default, "worker"), concurrency(default, "event-worker")) == (str(os.cpu_count() or 2), "1")
+    chosen = Settings.from_env({"LUX_COMPUTE_CONCURRENCY": "6", "LUX_EVENT_CONCURRENCY": "2"})
+    assert (concurrency(chosen, "worker"), concurrency(chosen, "event-worker")) == ("6", "2")
+
+
 @pytest.mark.parametrize(
     ("env", "message"),
     [
@@ -69,6 +83,8 @@ def test_a_container_memory_limit_below_the_machine_s_memory_bounds_it(tmp_path)
         ({"LUX_API_PORT": "70000"}, "between 1 and 65535"),
         ({"DATABASE_URL": "mysql://x"}, "postgresql://"),
         ({"LUX_EMBEDDED_PG_SHARED_BUFFERS_MB": "8"}, "LUX_EMBEDDED_PG_SHARED_BUFFERS_MB must be between 16"),
+        ({"LUX_EVENT_CONCURRENCY": "0"}, "LUX_EVENT_CONCURRENCY must be between 1"),
+        ({"LUX_COMPUTE_CONCURRENCY": "many"}, "LUX_COMPUTE_CONCURRENCY must be an integer"),
     ],
 )
 def test_bad_values_are_refused_with_the_variable_named(env, message):
