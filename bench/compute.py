@@ -459,10 +459,11 @@ def measure_nightly(db: Database, new_day: dt.date, timer: StatementTimer) -> tu
     started = time.perf_counter()
     with timer:
         split = modes.spread_backlog(db, older_than_s=0, parts=db.settings.compute_shards)
-        with ThreadPoolExecutor(WORKER_CONCURRENCY) as pool:
-            parts = list(pool.map(lambda journal_id: modes.run_incremental(
-                db, task="bench", task_id=None, as_of=new_day, journal_ids=[journal_id], entries=1), split))
-        if not split:
+        if split:
+            with ThreadPoolExecutor(WORKER_CONCURRENCY) as pool:
+                parts = list(pool.map(lambda journal_id: modes.run_incremental(
+                    db, task="bench", task_id=None, as_of=new_day, journal_ids=[journal_id], entries=1), split))
+        else:
             parts = [modes.run_incremental(db, task="bench", task_id=None, as_of=new_day,
                                            entries=modes.SWEEP_ENTRIES)]
         fleet = modes.run_fleet_refresh(db, task="bench", task_id=None, as_of=new_day)

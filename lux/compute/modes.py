@@ -20,7 +20,7 @@ from lux.compute.runs import Run, recorded, settle_earlier_attempt
 from lux.compute.snapshots import build_snapshots
 from lux.db import Database
 from lux.ingest.journal import (
-    backlog,
+    backlog_sites,
     claim_journal_entries,
     has_pending,
     keep_held,
@@ -93,8 +93,7 @@ def spread_backlog(db: Database, *, older_than_s: float, parts: int, min_sites: 
     if parts < 2:
         return []
     with db.session_scope() as session:
-        _entries, sites = backlog(session, older_than_s=older_than_s, limit=SWEEP_ENTRIES)
-        if sites < min_sites:
+        if backlog_sites(session, older_than_s=older_than_s, limit=SWEEP_ENTRIES) < min_sites:
             return []
         return split_backlog(session, older_than_s=older_than_s, limit=SWEEP_ENTRIES, parts=parts)
 

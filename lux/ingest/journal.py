@@ -67,23 +67,22 @@ def claim_journal_entries(session: Session, first: list[int] | None = None, *, o
 # The `request_id` of the entries a split backlog is made of (see SPLIT).
 SPLIT_REQUEST_ID = "spread"
 
-# The backlog a sweep would split: up to `limit` of the oldest entries older than the threshold, and how many sites
-# they name. Entries a claimer is taking still count (no lock is taken, so no claimer skips an entry for this).
-# Entries of an earlier split are left out: they wait for their own recomputes (see SPLIT).
-BACKLOG = text("""
-    SELECT count(*), coalesce(sum(cardinality(j.site_pks)), 0)
+# The backlog a sweep would split: how many sites up to `limit` of the oldest entries older than the threshold name.
+# Entries a claimer is taking still count (no lock is taken, so no claimer skips an entry for this). Entries of an
+# earlier split are left out: they wait for their own recomputes (see SPLIT).
+BACKLOG_SITES = text("""
+    SELECT coalesce(sum(cardinality(j.site_pks)), 0)
       FROM (SELECT site_pks FROM ingest_journal
              WHERE created_at <= now() - make_interval(secs => :older_than) AND request_id <> :split
              ORDER BY id LIMIT :limit) j
 """)
 
 
-def backlog(session: Session, *, older_than_s: float, limit: int) -> tuple[int, int]:
-    """(entries, sites named) of the oldest `limit` journal entries older than `older_than_s` seconds that no split
-    made."""
-    entries, sites = session.execute(BACKLOG, {"older_than": older_than_s, "limit": limit,
-                                               "split": SPLIT_REQUEST_ID}).one()
-    return entries, sites
+def backlog_sites(session: Session, *, older_than_s: float, limit: int) -> int:
+    """Sites named (a site once per entry) by the oldest `limit` journal entries older than `older_than_s` seconds
+    that no split made."""
+    return session.execute(BACKLOG_SITES, {"older_than": older_than_s, "limit": limit,
+                                           "split": SPLIT_REQUEST_ID}).scalar_one()
 
 
 # A backlog split into one entry per class of sites (`pk % :parts`), so that the recomputes of a spread (one a class)
