@@ -3,7 +3,7 @@
     .venv/bin/python bench/compute.py [--sites 100000] [--days 365] [--loop-sites 10000] [--shards 4]
                                       [--freshness-batches 100] [--probe-interval 2] [--round-minutes 10]
                                       [--alone-seconds 30] [--skip-freshness] [--reuse] [--profile-shard]
-                                      [--keep-data]
+                                      [--keep-data] [--skip-reference]
 
 Uses DATABASE_URL / REDIS_URL when set (a dedicated database `lux_bench_compute` on that server;
 the Celery queues of REDIS_URL's database are emptied first), otherwise embedded servers under
@@ -11,6 +11,9 @@ a temporary directory (their data removed after the run unless --keep-data; the 
 loads sites × days readings inside PostgreSQL (one evening reading per site and day, a few faulty
 meters), then measures, with a real Celery worker:
 
+- this machine against the one the issue's targets were designed on: the issue's reference statements (see
+  REFERENCES) on the loaded readings, one core each, and what two cores do against one (`core_scaling`); the report
+  then gives full_s and nightly_s over the reference each target was set beside, with the target's own ratio;
 - full_s: `lux.compute.full` (a chord of shards, then the fleet task) from send to fleet task done;
 - nightly_s: the sweep of one new day of readings for every site (ingested beforehand): its shares of the
   journal entries recomputed two at a time, as a worker runs its chord, then the fleet refresh; it starts
@@ -253,6 +256,83 @@ def prepare_database(url: str, args: argparse.Namespace, tz: str) -> tuple[dt.da
     timings = load_fleet(url, args.sites, args.days, last_day, tz)
     say("load: " + " ".join(f"{k}={v:.1f}s" for k, v in timings.items()))
     return last_day - dt.timedelta(days=args.days - 1), last_day
+
+
+# ---------------------------------------------------------------------------------------------- the machine
+
+# The figures the issue's targets were designed with, "measured here" on the machine it was written on, each a
+# statement over the loaded readings on one core: the same statements on this machine tell how fast it is against
+# that one (the issue does not give its statements' text, so these are this bench's reading of its words). The rollup
+# writes into a new table keyed like `site_days` (logged, as a result table is), in a transaction rolled back.
+REFERENCE_SESSION = ("SET max_parallel_workers_per_gather = 0", "SET jit = off", "SET work_mem = '256MB'")
+REFERENCES = {
+    # "a window (LAG) over all 36.5M readings to find each site's last deltas"
+    "window": (23.0, ["""
+        SELECT count(*), sum(delta)
+          FROM (SELECT register_kwh - lag(register_kwh) OVER w AS delta, lead(reading_at) OVER w AS next_at
+                  FROM readings WINDOW w AS (PARTITION BY site_pk ORDER BY reading_at)) last
+         WHERE next_at IS NULL"""]),
+    # "a set-based query that reads only each site's last few readings through the primary key"
+    "last_readings": (0.65, ["""
+        SELECT count(*), sum(r.register_kwh)
+          FROM sites s CROSS JOIN LATERAL (SELECT register_kwh FROM readings r WHERE r.site_pk = s.id
+                                            ORDER BY reading_at DESC LIMIT 4) r"""]),
+    # "a full daily-generation rollup of 36.5M rows by INSERT … SELECT with LAG … on one core"
+    "rollup": (56.0, ["""
+        CREATE TABLE bench_reference_days (site_pk int NOT NULL, day date NOT NULL, generation_kwh float8,
+                                                PRIMARY KEY (site_pk, day))""", """
+        INSERT INTO bench_reference_days
+        SELECT site_pk, (reading_at AT TIME ZONE %(tz)s)::date,
+               register_kwh - lag(register_kwh) OVER (PARTITION BY site_pk ORDER BY reading_at)
+          FROM readings"""]),
+}
+# The issue's targets against its reference figures: the full rebuild against its rollup, the night against its
+# reading of every site's last readings.
+TARGET_REFERENCES = {"full_s": "rollup", "nightly_s": "last_readings"}
+# One statement's worth of CPU-bound work (no table read), alone and then on two connections at once.
+CPU_WORK = "SELECT count(*) FROM generate_series(1, 30000000)"
+
+
+def measure_references(url: str, tz: str) -> dict[str, float]:
+    """Seconds of each REFERENCES statement group on this machine (the readings as loaded, before any result)."""
+    seconds = {}
+    for name, (_issue_s, statements) in REFERENCES.items():
+        with psycopg.connect(url) as conn:  # one transaction, rolled back: the rollup's table is dropped
+            for setting in REFERENCE_SESSION:
+                conn.execute(setting)
+            started = time.perf_counter()
+            for statement in statements:
+                conn.execute(statement, {"tz": tz})
+            seconds[name] = time.perf_counter() - started
+            conn.rollback()
+    return seconds
+
+
+def core_scaling(url: str) -> float:
+    """What two cores do against one on this machine: CPU_WORK once alone, then on two connections at once; 2.0 when
+    the second core adds a whole core (a virtual machine's cores may share a physical one)."""
+    def run() -> float:
+        with admin_connect(url) as conn:
+            conn.execute("SET jit = off")
+            started = time.perf_counter()
+            conn.execute(CPU_WORK)
+            return time.perf_counter() - started
+    alone = run()
+    with ThreadPoolExecutor(2) as pool:
+        started = time.perf_counter()
+        list(pool.map(lambda _: run(), range(2)))
+        both = time.perf_counter() - started
+    return 2 * alone / both
+
+
+def report_machine(url: str, tz: str, results: dict) -> None:
+    """The reference statements and the cores' scaling, said and kept in `results`."""
+    results["references"] = measure_references(url, tz)
+    results["core_scaling"] = core_scaling(url)
+    say("this machine against the issue's: " + ", ".join(
+        f"{name} {seconds:.2f}s (issue {REFERENCES[name][0]:g}s, ×{seconds / REFERENCES[name][0]:.2f})"
+        for name, seconds in results["references"].items())
+        + f"; two cores do {results['core_scaling']:.2f}× one")
 
 
 # ---------------------------------------------------------------------------------------------- processes
@@ -841,6 +921,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--shards", type=int, default=4)
     parser.add_argument("--freshness-batches", type=int, default=100)
     parser.add_argument("--skip-freshness", action="store_true")
+    parser.add_argument("--skip-reference", action="store_true",
+                        help="skip the issue's reference statements (see REFERENCES) and the cores' scaling")
     parser.add_argument("--reuse", action="store_true", help="reuse a loaded bench database of the same size")
     parser.add_argument("--keep-data", action="store_true",
                         help="keep the embedded servers' data directories (removed after the run otherwise)")
@@ -876,6 +958,8 @@ def run_core(args: argparse.Namespace, settings: Settings, db: Database, app, re
     tz = settings.timezone
     params = Params(timezone=tz)
     _first_day, last_day = prepare_database(settings.database_url, args, tz)
+    if not args.skip_reference:
+        report_machine(settings.database_url, tz, results)
     new_day = last_day + dt.timedelta(days=1)
     say(f"full rebuild as of {last_day} through Celery ({args.shards} shards, concurrency {WORKER_CONCURRENCY}) …")
     results["full_s"] = measure_full(app, db, last_day, args.shards)
@@ -997,6 +1081,14 @@ def print_report(args: argparse.Namespace, results: dict) -> None:
               + (f" background_alone_readings_per_s={results['background_alone_rate']:.0f}"
                  if "background_alone_rate" in results else ""))
     print(f"nightly_again_s={results['nightly_again_s']:.2f} (the next night, steady state)")
+    if "references" in results:
+        references = results["references"]
+        print("reference_" + " reference_".join(f"{name}_s={seconds:.2f}" for name, seconds in references.items())
+              + f" core_scaling={results['core_scaling']:.2f}")
+        for measure, name in TARGET_REFERENCES.items():
+            issue_s = REFERENCES[name][0]
+            print(f"{measure}_vs_reference_{name}={results[measure] / references[name]:.2f} "
+                  f"(the target's: {TARGETS[measure]:g} / {issue_s:g} = {TARGETS[measure] / issue_s:.2f})")
     print(f"full_s={results['full_s']:.2f} nightly_s={results['nightly_s']:.2f} status_s={results['status_s']:.2f} "
           f"setbased_vs_loop={results['setbased_vs_loop']:.2f}")
 
