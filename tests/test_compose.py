@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import json
+import re
 import shlex
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -24,6 +25,7 @@ from gunicorn.config import Config as GunicornConfig
 from tornado.options import options as tornado_options
 
 from lux.cli import main as lux_cli
+from lux.config import Settings
 from worker.app import QUEUES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,6 +42,22 @@ def option(argv: list[str], name: str) -> str | None:
         if arg.startswith(name + "="):
             return arg.split("=", 1)[1]
     return None
+
+
+def interpolated(argv: list[str], environ: dict[str, str]) -> list[str]:
+    """`argv` as compose passes it with `environ` set on the host: each `${NAME:-default}` becomes NAME's value, or
+    the default when NAME is unset or empty."""
+    def value(match: re.Match) -> str:
+        return environ.get(match["name"]) or match["default"]
+    return [re.sub(r"\$\{(?P<name>\w+):-(?P<default>[^}]*)\}", value, arg) for arg in argv]
+
+
+def worker_context(service: str, environ: dict[str, str]) -> click.Context:
+    """The `celery worker` context of a worker service's command, as compose would run it with `environ`."""
+    args = interpolated(SERVICES[service]["command"], environ)[1:]
+    app = getattr(importlib.import_module(args[1].split(":")[0]), args[1].split(":")[1])
+    context = CLIContext(app=app, no_color=True, workdir=None, quiet=True)
+    return celery_cli.commands["worker"].make_context("worker", args[3:], obj=context)
 
 
 def check_lux(args: list[str]) -> None:
@@ -105,7 +123,18 @@ def test_app_service_command_exists_in_the_project(name):
     """Each app service's command, in list form, names a real CLI command, Celery app or WSGI factory."""
     command = APP_SERVICES[name]["command"]
     assert isinstance(command, list), "use the list (exec) form for command:"
-    check_entry_point(command)
+    check_entry_point(interpolated(command, {}))
+
+
+@pytest.mark.parametrize("environ", [{}, {"LUX_COMPUTE_CONCURRENCY": "3", "LUX_EVENT_CONCURRENCY": "2"}])
+def test_worker_processes_follow_the_settings_lux_up_reads(environ):
+    """The compute and event workers run the processes `lux up` gives them from the same variables: the event worker
+    Settings' count, the compute worker the set count or else Celery's default (None: a process a core, as Settings'
+    default is)."""
+    settings = Settings.from_env(environ)
+    assert worker_context("worker-ingest", environ).params["concurrency"] == settings.event_concurrency
+    compute = worker_context("worker-compute", environ).params["concurrency"]
+    assert compute == (settings.compute_concurrency if "LUX_COMPUTE_CONCURRENCY" in environ else None)
 
 
 def test_long_running_services_have_healthchecks():
