@@ -281,7 +281,7 @@ REFERENCES = {
     # "a full daily-generation rollup of 36.5M rows by INSERT … SELECT with LAG … on one core"
     "rollup": (56.0, ["""
         CREATE TABLE bench_reference_days (site_pk int NOT NULL, day date NOT NULL, generation_kwh float8,
-                                                PRIMARY KEY (site_pk, day))""", """
+                                           PRIMARY KEY (site_pk, day))""", """
         INSERT INTO bench_reference_days
         SELECT site_pk, (reading_at AT TIME ZONE %(tz)s)::date,
                register_kwh - lag(register_kwh) OVER (PARTITION BY site_pk ORDER BY reading_at)
