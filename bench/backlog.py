@@ -69,14 +69,7 @@ def sweep_backlog(db: Database, parts: int) -> tuple[float, int, int]:
     since = dt.datetime.now(dt.UTC)
     started = time.perf_counter()
     sweep.apply(kwargs={"older_than_s": 0, "parts": parts}).get()
-    with compute.admin_connect(db.settings.database_url) as conn:
-        deadline = time.perf_counter() + burst.SETTLE_TIMEOUT_S
-        while not conn.execute(burst.SETTLED).fetchone()[0]:
-            if time.perf_counter() > deadline:
-                raise SystemExit(f"backlog not computed after {burst.SETTLE_TIMEOUT_S:g} s")
-            time.sleep(0.05)
-        done = time.perf_counter()
-        runs, sites = conn.execute(RECOMPUTED, (since,)).fetchone()
+    done, (runs, sites) = burst.settled(db, "backlog", RECOMPUTED, since)
     return done - started, runs, sites
 
 

@@ -116,15 +116,20 @@ def burst(db: Database, fleet: list, at: dt.datetime, number: int) -> tuple[floa
         outcome = ingest.ingest_json(db, ("[" + ",".join(rows) + "]").encode(), replace=False, request_id=request_id)
         process_events.apply_async((ingest.event_for(outcome, request_id),), ignore_result=True)
     last_commit = time.perf_counter()
+    done, (shares,) = settled(db, f"burst {number}", SPREAD_SHARES, since)
+    return done - started, done - last_commit, shares
+
+
+def settled(db: Database, what: str, counts: str, since: dt.datetime) -> tuple[float, tuple]:
+    """Wait until the journal and the fleet refresh requests are empty (every recompute and the fleet refresh
+    committed), at most SETTLE_TIMEOUT_S; (`time.perf_counter()` then, the row of `counts` with `since` bound)."""
     with compute.admin_connect(db.settings.database_url) as conn:
-        deadline = last_commit + SETTLE_TIMEOUT_S
+        deadline = time.perf_counter() + SETTLE_TIMEOUT_S
         while not conn.execute(SETTLED).fetchone()[0]:
             if time.perf_counter() > deadline:
-                raise SystemExit(f"burst {number} not computed after {SETTLE_TIMEOUT_S:g} s")
+                raise SystemExit(f"{what} not computed after {SETTLE_TIMEOUT_S:g} s")
             time.sleep(0.05)
-        done = time.perf_counter()
-        shares = conn.execute(SPREAD_SHARES, (since,)).fetchone()[0]
-    return done - started, done - last_commit, shares
+        return time.perf_counter(), conn.execute(counts, (since,)).fetchone()
 
 
 def main() -> None:
