@@ -67,14 +67,18 @@ def claim_journal_entries(session: Session, first: list[int] | None = None, *, o
 # The `request_id` of the entries a split backlog is made of (see SPLIT).
 SPLIT_REQUEST_ID = "spread"
 
-# The backlog a sweep would split: how many sites up to `limit` of the oldest entries older than the threshold name.
-# Entries a claimer is taking still count (no lock is taken, so no claimer skips an entry for this). Entries of an
-# earlier split are left out: they wait for their own recomputes (see SPLIT).
-BACKLOG_SITES = text("""
+# The backlog a sweep splits: up to `:limit` of the oldest entries older than the threshold that no split made
+# (those wait for their own recomputes, see SPLIT). BACKLOG_SITES counts what SPLIT then takes.
+OLDEST_UNSPLIT = """FROM ingest_journal
+         WHERE created_at <= now() - make_interval(secs => :older_than) AND request_id <> :split
+         ORDER BY id
+         LIMIT :limit"""
+
+# How many sites the backlog names. Entries a claimer is taking still count (no lock is taken, so no claimer skips an
+# entry for this).
+BACKLOG_SITES = text(f"""
     SELECT coalesce(sum(cardinality(j.site_pks)), 0)
-      FROM (SELECT site_pks FROM ingest_journal
-             WHERE created_at <= now() - make_interval(secs => :older_than) AND request_id <> :split
-             ORDER BY id LIMIT :limit) j
+      FROM (SELECT site_pks {OLDEST_UNSPLIT}) j
 """)
 
 
@@ -96,12 +100,9 @@ def backlog_sites(session: Session, *, older_than_s: float, limit: int) -> int:
 # nothing). The entries of an earlier split are not split again: each is owed to a recompute already sent (events
 # that run before those recomputes have claimed them would otherwise split them again and send recomputes of their
 # own); if that recompute is lost, the sweep takes the entry as it takes any other.
-SPLIT = text("""
+SPLIT = text(f"""
     WITH picked AS MATERIALIZED (
-        SELECT id FROM ingest_journal
-         WHERE created_at <= now() - make_interval(secs => :older_than) AND request_id <> :request_id
-         ORDER BY id
-         LIMIT :limit
+        SELECT id {OLDEST_UNSPLIT}
            FOR UPDATE SKIP LOCKED
     ), taken AS (
         DELETE FROM ingest_journal j USING picked p WHERE j.id = p.id
@@ -119,9 +120,9 @@ SPLIT = text("""
           FROM taken
     )
     INSERT INTO ingest_journal (created_at, request_id, site_pks, from_days, follow_pks, follow_days, earliest_at)
-    SELECT st.created_at, :request_id, array_agg(n.pk ORDER BY n.pk), array_agg(n.day ORDER BY n.pk),
-           coalesce(array_agg(f.pk ORDER BY n.pk) FILTER (WHERE f.pk IS NOT NULL), '{}'),
-           coalesce(array_agg(f.day ORDER BY n.pk) FILTER (WHERE f.pk IS NOT NULL), '{}'), st.earliest_at
+    SELECT st.created_at, :split, array_agg(n.pk ORDER BY n.pk), array_agg(n.day ORDER BY n.pk),
+           coalesce(array_agg(f.pk ORDER BY n.pk) FILTER (WHERE f.pk IS NOT NULL), '{{}}'),
+           coalesce(array_agg(f.day ORDER BY n.pk) FILTER (WHERE f.pk IS NOT NULL), '{{}}'), st.earliest_at
       FROM named n
       LEFT JOIN unfollowed f ON f.pk = n.pk
      CROSS JOIN stamp st
@@ -135,7 +136,7 @@ def split_backlog(session: Session, *, older_than_s: float, limit: int, parts: i
     split made) by one entry per non-empty class of their sites (`pk % parts`), in the caller's transaction; returns
     the new entries' ids. See SPLIT."""
     return list(session.execute(SPLIT, {"older_than": older_than_s, "limit": limit, "parts": parts,
-                                        "request_id": SPLIT_REQUEST_ID}).scalars())
+                                        "split": SPLIT_REQUEST_ID}).scalars())
 
 
 QUIET = text("SELECT coalesce(max(created_at) <= now() - make_interval(secs => :quiet), true) FROM ingest_journal")
