@@ -52,14 +52,6 @@ def interpolated(argv: list[str], environ: dict[str, str]) -> list[str]:
     return [re.sub(r"\$\{(?P<name>\w+):-(?P<default>[^}]*)\}", value, arg) for arg in argv]
 
 
-def worker_context(service: str, environ: dict[str, str]) -> click.Context:
-    """The `celery worker` context of a worker service's command, as compose would run it with `environ`."""
-    args = interpolated(SERVICES[service]["command"], environ)[1:]
-    app = getattr(importlib.import_module(args[1].split(":")[0]), args[1].split(":")[1])
-    context = CLIContext(app=app, no_color=True, workdir=None, quiet=True)
-    return celery_cli.commands["worker"].make_context("worker", args[3:], obj=context)
-
-
 def check_lux(args: list[str]) -> None:
     """Walk the click groups down to a command, then let click parse the rest of the line."""
     command, path = lux_cli, ["lux"]
@@ -70,8 +62,9 @@ def check_lux(args: list[str]) -> None:
     command.make_context(" ".join(path), args)  # raises on an unknown option or argument
 
 
-def check_celery(args: list[str]) -> None:
-    """`celery --app MODULE:ATTR SUBCOMMAND ...`: the app exists and celery accepts the line."""
+def check_celery(args: list[str]) -> click.Context | None:
+    """`celery --app MODULE:ATTR SUBCOMMAND ...`: the app exists and celery accepts the line; the subcommand's parsed
+    context (none for flower, whose options tornado parses)."""
     assert args[0] == "--app", "write celery lines as `celery --app MODULE:ATTR ...`"
     module, attribute = args[1].split(":")
     app = getattr(importlib.import_module(module), attribute, None)
@@ -83,9 +76,14 @@ def check_celery(args: list[str]) -> None:
         importlib.import_module("flower.options")  # defines flower's tornado options
         unknown = [arg for arg in rest if arg.split("=")[0].lstrip("-") not in tornado_options]
         assert not unknown, f"flower has no option {unknown}"
-    else:
-        context = CLIContext(app=app, no_color=True, workdir=None, quiet=True)
-        celery_cli.commands[subcommand].make_context(subcommand, rest, obj=context)
+        return None
+    context = CLIContext(app=app, no_color=True, workdir=None, quiet=True)
+    return celery_cli.commands[subcommand].make_context(subcommand, rest, obj=context)
+
+
+def worker_context(service: str, environ: dict[str, str]) -> click.Context:
+    """The `celery worker` context of a worker service's command, as compose would run it with `environ`."""
+    return check_celery(interpolated(SERVICES[service]["command"], environ)[1:])
 
 
 def check_gunicorn(args: list[str]) -> None:
