@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from lux.compute.engine import follow_readings
 from lux.compute.params import Params
 from lux.db import Database, driver_connection, joined
+from lux.ingest import rules
 from lux.ingest.batch import Chunk, MalformedBatch, decode_json_array, lazy_raw, validate
 from lux.ingest.journal import journal_event
 from lux.ingest.store import BatchWriter, Outcome
@@ -93,6 +94,12 @@ def _write(db: Database, chunks: Iterable[tuple[Chunk, int]], *, replace: bool, 
     return outcome
 
 
+def _kept_text(raw: str) -> str:
+    """A rejected row's raw text as `ingest_rejects` keeps it: a NUL (a stream's line may hold one; PostgreSQL text
+    cannot) is written as the six characters `\\u0000`, as JSON escapes it."""
+    return raw.replace(rules.NUL, "\\u0000")
+
+
 def _keep_rejects(conn: psycopg.Connection, outcome: Outcome, request_id: str) -> None:
     if not outcome.rejected:
         return
@@ -101,7 +108,7 @@ def _keep_rejects(conn: psycopg.Connection, outcome: Outcome, request_id: str) -
         "COPY ingest_rejects (request_id, row_index, site_id, reason, field, message, raw) FROM STDIN"
     ) as copy:
         for index, why, raw, site_id in outcome.rejected:
-            copy.write_row((request_id, index, site_id, why.reason, why.field, why.message, raw))
+            copy.write_row((request_id, index, site_id, why.reason, why.field, why.message, _kept_text(raw)))
 
 
 # The entry names the sites this transaction's follow found held by a run (`follow_held`): the status follow continues

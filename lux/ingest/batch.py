@@ -33,6 +33,7 @@ class TypedReading(msgspec.Struct):
 
 _typed_decoder = msgspec.json.Decoder(list[TypedReading])
 _any_decoder = msgspec.json.Decoder()
+ESCAPED_NUL = b"\\u0000"  # how JSON writes NUL inside a string (a raw NUL byte is not JSON)
 
 
 # A rejected row: its batch index, why, its raw text, and the site it names (if it names one usably).
@@ -62,17 +63,23 @@ class Chunk:
 
 
 def decode_json_array(body: bytes) -> tuple[list[Any], bool]:
-    """(values, typed): typed structs when every element passes the typed schema, else plain values."""
+    """(values, typed): typed structs when every element passes the typed schema, else plain values.
+
+    A body holding an escaped NUL (`\\u0000`) is never typed: the typed schema would pass it in a text field, and only
+    the per-row rules reject it (PostgreSQL text cannot hold it).
+    """
     try:
-        return _typed_decoder.decode(body), True
-    except msgspec.ValidationError:
-        pass
+        if ESCAPED_NUL not in body:
+            try:
+                return _typed_decoder.decode(body), True
+            except msgspec.ValidationError:
+                pass
+        try:
+            values = _any_decoder.decode(body)
+        except msgspec.ValidationError:  # e.g. a number too large for a double: let the stdlib decide
+            values = json.loads(body)
     except msgspec.DecodeError as error:
         raise MalformedBatch(f"Malformed JSON: {error}") from None
-    try:
-        values = _any_decoder.decode(body)
-    except msgspec.ValidationError:  # e.g. a number too large for a double: let the stdlib decide
-        values = json.loads(body)
     if not isinstance(values, list):
         raise MalformedBatch("The body must be a JSON array of readings.")
     return values, False

@@ -22,6 +22,8 @@ SIGNAL_UNKNOWN = 99
 EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 FUTURE_SLACK = dt.timedelta(hours=24)
 MAX_REGISTER_KWH = 1e9
+# PostgreSQL text cannot hold this character: a row carrying it in a text field is rejected, not stored.
+NUL = "\x00"
 
 # reason → (message); the field is reported beside it.
 MESSAGES = {
@@ -40,6 +42,7 @@ MESSAGES = {
     "signal_range": "Must be between 0 and 31, or 99 for unknown.",
     "invalid_string": "Not a valid string.",
     "too_long": "Longer than maximum length 64.",
+    "nul_character": "Must not contain the NUL character (U+0000).",
     "not_an_object": "A reading must be a JSON object.",
     "malformed_json": "Not valid JSON.",
     "malformed_csv": "Wrong number of columns.",
@@ -59,9 +62,10 @@ class Rejection:
 
 
 def site_of(raw: Any) -> str | None:
-    """The site_id a raw row names, when it names one usably (rejects are filtered by it)."""
+    """The site_id a raw row names, when it names one usably (rejects are filtered by it; PostgreSQL text holds no
+    NUL)."""
     site = raw.get("site_id") if isinstance(raw, dict) else None
-    return site if isinstance(site, str) and len(site) <= MAX_TEXT else None
+    return site if isinstance(site, str) and len(site) <= MAX_TEXT and NUL not in site else None
 
 
 def parse_timestamp(value: Any) -> dt.datetime | Rejection:
@@ -119,6 +123,8 @@ def check_text(field: str, value: Any) -> str | Rejection | None:
         return Rejection(field, "invalid_string")
     if len(value) > MAX_TEXT:
         return Rejection(field, "too_long")
+    if NUL in value:
+        return Rejection(field, "nul_character")
     return value
 
 

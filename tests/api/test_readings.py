@@ -108,6 +108,9 @@ def test_out_of_order_and_late_readings_are_accepted(ingest, database):
     (reading(site="bad id"), "site_id", "invalid_site_id"),
     ({"reading_at": "2026-06-01T21:00:00Z", "register_kwh": 1}, "site_id", "required"),
     (reading(network="x" * 65), "network", "too_long"),
+    (reading(network="E\x00E"), "network", "nul_character"),
+    (reading(meter_serial="\x00"), "meter_serial", "nul_character"),
+    (reading(site="S\x001"), "site_id", "invalid_site_id"),
     ("not an object", None, "not_an_object"),
 ])
 def test_bad_rows_are_rejected_with_a_reason_and_kept(ingest, database, row, field, reason):
@@ -144,6 +147,9 @@ def test_empty_malformed_and_wrong_type_bodies(ingest, client, auth):
     assert malformed.status_code == 400 and malformed.get_json()["error"]["code"] == "bad_request"
     not_array = client.post("/api/v1/readings", json={"site_id": "S1"}, headers=headers)
     assert not_array.status_code == 400
+    # not readings (the typed decoder gives up), then not JSON either (NaN): the plain decoder's error is a 400 too
+    not_json = client.post("/api/v1/readings", data="[1, NaN]", content_type="application/json", headers=headers)
+    assert not_json.status_code == 400 and "Malformed JSON" in not_json.get_json()["error"]["message"]
     csv = client.post("/api/v1/readings", data="a,b", content_type="text/csv", headers=headers)
     assert csv.status_code == 415 and csv.get_json()["error"]["code"] == "unsupported_media_type"
 
@@ -180,3 +186,17 @@ def test_rejects_are_listed_with_filters(ingest, client, auth):
     today = dt.datetime.now(ZoneInfo("Europe/London")).date().isoformat()  # the fleet's day
     assert client.get(f"/api/v1/ingest/rejects?date={today}", headers=headers).get_json()["total"] == 3
     assert client.get("/api/v1/ingest/rejects?date=2001-01-01", headers=headers).get_json()["total"] == 0
+
+
+def test_a_row_with_a_nul_is_kept_as_a_reject_beside_the_rows_stored(ingest, database):
+    """PostgreSQL text cannot hold NUL: such a row is rejected (its raw JSON keeps the escape), the others stored."""
+    body = ingest([reading(at="2026-06-01T20:00:00Z", network="EE"), reading(site="S\x001", network="E\x00E"),
+                   reading(at="2026-06-02T20:00:00Z", meter_serial="M\x00")]).get_json()
+    assert counts(body) == {"received": 3, "accepted": 1, "duplicate": 0, "conflict": 0, "replaced": 0, "rejected": 2}
+    assert [(r["index"], r["field"], r["reason"]) for r in body["rejects"]] == [
+        (1, "site_id", "invalid_site_id"), (2, "meter_serial", "nul_character")]
+    with database.engine.connect() as conn:
+        kept = conn.execute(text("SELECT row_index, site_id, raw FROM ingest_rejects ORDER BY row_index")).all()
+    assert [(k.row_index, k.site_id) for k in kept] == [(1, None), (2, "S1")]  # a site_id with a NUL names none
+    assert '"S\\u00001"' in kept[0].raw and '"M\\u0000"' in kept[1].raw
+    assert [row[0] for row in stored(database)] == ["S1"]

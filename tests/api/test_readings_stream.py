@@ -52,6 +52,18 @@ def test_csv_outcomes_match_the_batch_endpoint(post, database):
     assert sites == ["S2", "S9", None]
 
 
+def test_stream_lines_with_a_nul_are_kept_as_rejects_with_the_nul_escaped(post, database):
+    csv = HEADER + "S1,2026-06-01T21:00:00Z,10.5,17,EE,M1\nS1,2026-06-02T21:00:00Z,11,17,E\x00E,M1\n"
+    ndjson = '{"site_id": "S2", "reading_at": "2026-06-01T21:00:00Z", "register_kwh": 1}\n{"site_id": "S2\x00\n'
+    csv_answer, ndjson_answer = post(csv, "text/csv").get_json(), post(ndjson, "application/x-ndjson").get_json()
+    assert [(r["index"], r["reason"]) for r in csv_answer["rejects"]] == [(1, "nul_character")]
+    assert [(r["index"], r["reason"]) for r in ndjson_answer["rejects"]] == [(1, "malformed_json")]
+    assert csv_answer["accepted"] == ndjson_answer["accepted"] == 1 and count_readings(database) == 2
+    with database.engine.connect() as conn:
+        raws = conn.execute(text("SELECT raw FROM ingest_rejects ORDER BY id")).scalars().all()
+    assert raws == ["S1,2026-06-02T21:00:00Z,11,17,E\\u0000E,M1", '{"site_id": "S2\\u0000']
+
+
 def test_ndjson_with_a_broken_line(post, database):
     lines = [json.dumps({"site_id": "S1", "reading_at": f"2026-06-0{d}T21:00:00Z", "register_kwh": d})
              for d in range(1, 5)]
