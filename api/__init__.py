@@ -8,7 +8,7 @@ from flask import Flask
 from api.db import register_database
 from api.errors import register_error_handlers
 from api.events import register_events
-from api.extensions import LuxApi, openapi_config
+from api.extensions import LuxApi, configure_routing, openapi_config
 from api.requestlog import register_request_logging
 from api.views import analysis, dashboard, expected, health, readings, results, runs, sites
 from lux.config import Settings
@@ -29,6 +29,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     register_events(app, settings)
     register_error_handlers(app)
     register_request_logging(app)
+    configure_routing(app)
     register_blueprints(app)
     return app
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import marshmallow as ma
+from flask import Flask
 from flask_smorest import Api
 from flask_smorest import Blueprint as SmorestBlueprint
 from webargs.flaskparser import FlaskParser
+from werkzeug.routing import UnicodeConverter
 
 API_PREFIX = "/api/v1"
 BEARER = "bearerAuth"
@@ -54,6 +56,22 @@ def openapi_config(version: str) -> dict:
             "components": {"securitySchemes": {BEARER: {"type": "http", "scheme": "bearer"}}},
         },
     }
+
+
+class PathSegment(UnicodeConverter):
+    """The default path converter, as werkzeug's but for the NUL character, which no site_id or task id holds and
+    PostgreSQL text cannot: a path carrying one matches no route (404) instead of failing in the database."""
+
+    def __init__(self, url_map, *args, **kwargs) -> None:
+        super().__init__(url_map, *args, **kwargs)
+        self.regex = self.regex.replace("[^/]", "[^/\\x00]", 1)
+
+
+def configure_routing(app: Flask) -> None:
+    """Before any route is added: PathSegment is the converter of every `<name>` in a route, and a path with an empty
+    segment (`/sites//daily`) matches no route (404, as JSON) instead of redirecting to the path without it."""
+    app.url_map.converters.update(default=PathSegment, string=PathSegment)
+    app.url_map.merge_slashes = False
 
 
 class StrictQueryParser(FlaskParser):

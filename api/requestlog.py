@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 import uuid
 
@@ -10,11 +11,15 @@ from flask import Flask, Response, g, request
 
 log = logging.getLogger("lux.api.request")
 
+# A client's X-Request-ID is kept (logged, echoed, stored with its rejects and journal entry) when it is 1–64 visible
+# ASCII characters; any other gets a fresh id, so no control character reaches a log line, a header or the database.
+CLIENT_REQUEST_ID = re.compile(r"[\x21-\x7e]{1,64}")
+
 
 def _start() -> None:
     g.request_started = time.perf_counter()
     incoming = request.headers.get("X-Request-ID", "")
-    g.request_id = incoming if 0 < len(incoming) <= 64 else uuid.uuid4().hex
+    g.request_id = incoming if CLIENT_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
 
 
 def _finish(response: Response) -> Response:

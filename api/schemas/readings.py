@@ -6,7 +6,7 @@ import datetime as dt
 
 import marshmallow as ma
 
-from api.schemas.common import PageArgsSchema, page_schema
+from api.schemas.common import PageArgsSchema, Text, page_schema
 from lux.ingest import rules
 
 
@@ -104,9 +104,9 @@ class RejectSchema(ma.Schema):
 
 
 class RejectArgsSchema(PageArgsSchema):
-    site_id = ma.fields.String()
-    reason = ma.fields.String()
-    request_id = ma.fields.String()
+    site_id = Text()
+    reason = Text()
+    request_id = Text()
     date = ma.fields.Date(metadata={"description": "Day received (fleet time zone)"})
 
 

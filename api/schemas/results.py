@@ -7,7 +7,7 @@ import datetime as dt
 import marshmallow as ma
 from marshmallow import validate
 
-from api.schemas.common import PageArgsSchema
+from api.schemas.common import PageArgsSchema, Text
 from lux.compute.snapshots import ANOMALY_TYPES, SIGNAL_BANDS, STATUSES
 
 
@@ -79,15 +79,15 @@ class SiteDaysArgsSchema(PageArgsSchema):
 
 
 class ConnectionArgsSchema(PageArgsSchema, AsOfArgsSchema):
-    region = ma.fields.String(metadata={"description": "Region name, or `Unknown`"})
-    network = ma.fields.String(metadata={"description": "Network operator, or `Unknown`"})
+    region = Text(metadata={"description": "Region name, or `Unknown`"})
+    network = Text(metadata={"description": "Network operator, or `Unknown`"})
     status = ma.fields.String(validate=validate.OneOf(STATUSES))
     quality = ma.fields.String(validate=validate.OneOf(SIGNAL_BANDS), metadata={"description": "Signal band"})
 
 
 class PerformanceArgsSchema(PageArgsSchema):
-    region = ma.fields.String(metadata={"description": "Region name, or `Unknown`"})
-    site_id = ma.fields.String()
+    region = Text(metadata={"description": "Region name, or `Unknown`"})
+    site_id = Text()
     from_month = MonthField(data_key="from")
     to_month = MonthField(data_key="to")
     performance_threshold = ma.fields.Float(
@@ -99,9 +99,9 @@ class PerformanceArgsSchema(PageArgsSchema):
 
 
 class AnomalyArgsSchema(PageArgsSchema):
-    site_id = ma.fields.String()
+    site_id = Text()
     type = ma.fields.String(validate=validate.OneOf(ANOMALY_TYPES))
-    region = ma.fields.String(metadata={"description": "Region name, or `Unknown`"})
+    region = Text(metadata={"description": "Region name, or `Unknown`"})
     open = ma.fields.Boolean(metadata={"description": "true: still running (no end_day); false: ended"})
     start = ma.fields.Date(metadata={"description": "Keep episodes still running on or after this day"})
     end = ma.fields.Date(metadata={"description": "Keep episodes started on or before this day"})

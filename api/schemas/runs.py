@@ -5,7 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import validate
 
-from api.schemas.common import PageArgsSchema, page_schema
+from api.schemas.common import PageArgsSchema, Text, page_schema
 from lux.ingest.rules import SITE_ID_RE
 
 MODES = ("incremental", "full", "rollover", "explicit")
@@ -60,7 +60,7 @@ class RunSchema(ma.Schema):
 
 
 class RunListArgsSchema(PageArgsSchema):
-    task = ma.fields.String(load_default=None)
+    task = Text(load_default=None)
     mode = ma.fields.String(load_default=None, validate=validate.OneOf(MODES))
     outcome = ma.fields.String(load_default=None, validate=validate.OneOf(OUTCOMES))
 

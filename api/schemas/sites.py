@@ -5,7 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import validate
 
-from api.schemas.common import PageArgsSchema, page_schema
+from api.schemas.common import PageArgsSchema, Text, page_schema
 from lux.ingest.rules import SITE_ID_RE
 from lux.postcodes import REGIONS, normalise_postcode
 
@@ -42,7 +42,7 @@ class SiteSchema(ma.Schema):
         required=True,
         validate=validate.Regexp(SITE_ID_RE, error="Must be 1–64 characters of A-Z a-z 0-9 _ . -"),
     )
-    name = ma.fields.String(required=True, validate=validate.Length(min=1, max=200))
+    name = Text(required=True, validate=validate.Length(min=1, max=200))
     postcode = PostcodeField(allow_none=True, load_default=None)
     region = RegionField(allow_none=True, load_default=None)
     latitude = ma.fields.Float(allow_none=True, load_default=None, validate=validate.Range(-90, 90))
@@ -64,7 +64,7 @@ class SiteUpdateSchema(SiteSchema):
 
 
 class SiteListArgsSchema(PageArgsSchema):
-    region = ma.fields.String(metadata={"description": "Region name, or `unknown` for sites without one"})
+    region = Text(metadata={"description": "Region name, or `unknown` for sites without one"})
     active = ma.fields.Boolean()
 
 

@@ -81,6 +81,31 @@ def test_a_query_parameter_of_a_view_that_takes_none_is_422(client, auth, method
     assert set(body["details"]["query"]) == {path.rsplit("?", 1)[1].split("=")[0]}
 
 
+@pytest.mark.parametrize(("method", "path", "body", "location", "field"), [
+    ("get", "/api/v1/anomalies?region=North%00West", None, "query", "region"),
+    ("get", "/api/v1/analysis/performance?site_id=S%001", None, "query", "site_id"),
+    ("get", "/api/v1/ingest/rejects?request_id=%00", None, "query", "request_id"),
+    ("post", "/api/v1/sites", {"site_id": "N1", "name": "Rose\x00Farm", "capacity_kwp": 3}, "json", "name"),
+])
+def test_a_nul_in_a_text_argument_is_422_naming_it(client, auth, method, path, body, location, field):
+    """PostgreSQL text cannot hold NUL: the argument is refused before it reaches the database."""
+    response = getattr(client, method)(path, json=body, headers=auth("read", "admin"))
+    details = assert_error(response, 422, "validation_error")["details"]
+    assert details == {location: {field: ["Must not contain the NUL character (U+0000)."]}}
+
+
+@pytest.mark.parametrize("path", ["/api/v1/sites/S%001", "/api/v1/sites/%00/daily", "/api/v1/tasks/a%00b",
+                                  "/api/v1/sites//daily"])
+def test_a_path_segment_with_a_nul_or_empty_matches_no_route(client, auth, path):
+    assert_error(client.get(path, headers=auth("read", "operate")), 404, "not_found")
+
+
+def test_an_offset_beyond_a_bigint_is_422(client, auth):
+    response = client.get(f"/api/v1/anomalies?offset={2**63}", headers=auth("read"))
+    assert set(assert_error(response, 422, "validation_error")["details"]["query"]) == {"offset"}
+    assert client.get(f"/api/v1/anomalies?offset={2**63 - 1}", headers=auth("read")).status_code == 200
+
+
 def test_unexpected_exception_is_a_generic_500_and_logged(settings, caplog):
     app = create_app(settings)
 
@@ -149,3 +174,10 @@ def test_request_log_line_has_method_path_status_and_duration(client, caplog):
     line = next(r.getMessage() for r in caplog.records if r.name == "lux.api.request")
     assert "method=GET path=/healthz status=200 duration_ms=" in line
     assert "request_id=abc123" in line
+
+
+@pytest.mark.parametrize("incoming", ["has space", "tab\there", "x" * 65, ""])
+def test_a_request_id_that_is_not_1_to_64_visible_characters_is_replaced(client, incoming):
+    """A client's request id is logged, echoed and stored: one with spaces or control characters is not kept."""
+    response = client.get("/healthz", headers={"X-Request-ID": incoming})
+    assert response.headers["X-Request-ID"] != incoming and len(response.headers["X-Request-ID"]) == 32
