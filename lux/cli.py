@@ -120,10 +120,13 @@ def compute(settings: Settings, as_of: dt.datetime | None, site_ids: tuple[str, 
     from lux.timeutil import fleet_today
 
     database = Database(settings)
-    day = as_of.date() if as_of else fleet_today(settings.timezone)
+    today = fleet_today(settings.timezone)
+    day = as_of.date() if as_of else today
     start, end = (value.date() if value else None for value in (from_day, to_day))
     if full and (site_ids or start or end):
         raise click.UsageError("--full recomputes every site from its first day; drop --site/--from/--to.")
+    if problems := modes.explicit_run_problems(day, start, end, today):
+        raise click.UsageError("; ".join(f"--{name.replace('_', '-')}: {why}" for name, why in problems.items()))
     pks = None
     if site_ids:
         with database.session_scope() as session:

@@ -16,24 +16,17 @@ MAX_RUN_SITES = 100_000
 class ComputeRunRequestSchema(ma.Schema):
     """`POST /compute/run`: every field is optional."""
 
-    as_of = ma.fields.Date(load_default=None,
-                           metadata={"description": "As-of day (default: today in the fleet time zone)"})
+    as_of = ma.fields.Date(load_default=None, metadata={
+        "description": "As-of day, from 2000-01-01 to today in the fleet time zone (the default)"})
     sites = ma.fields.List(
         ma.fields.String(validate=validate.Regexp(SITE_ID_RE, error="Not a valid site_id.")),
         load_default=None, validate=validate.Length(min=1, max=MAX_RUN_SITES),
         metadata={"description": "site_ids to recompute (default: every site)"},
     )
-    from_day = ma.fields.Date(data_key="from", load_default=None,
-                              metadata={"description": "Rebuild from this day (default: each site's first day)"})
-    to_day = ma.fields.Date(data_key="to", load_default=None,
-                            metadata={"description": "End of a backfill range: fleet rollups are rebuilt up to it"})
-
-    @ma.validates_schema
-    def _ordered(self, data, **kwargs) -> None:
-        if data["from_day"] and data["to_day"] and data["from_day"] > data["to_day"]:
-            raise ma.ValidationError("Must not be after 'to'.", "from")
-        if data["as_of"] and data["to_day"] and data["to_day"] > data["as_of"]:
-            raise ma.ValidationError("Must not be after 'as_of'.", "to")
+    from_day = ma.fields.Date(data_key="from", load_default=None, metadata={
+        "description": "Rebuild from this day (default: each site's first day); not after `to`"})
+    to_day = ma.fields.Date(data_key="to", load_default=None, metadata={
+        "description": "End of a backfill range: fleet rollups are rebuilt up to it; not after `as_of`"})
 
 
 class QueuedSchema(ma.Schema):

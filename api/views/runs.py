@@ -14,6 +14,7 @@ from api.events import send_task
 from api.extensions import blueprint
 from api.schemas.runs import ComputeRunRequestSchema, QueuedSchema, RunListArgsSchema, RunPageSchema, TaskStateSchema
 from lux.compute import runs
+from lux.compute.modes import explicit_run_problems
 from lux.sites import site_pks_of
 from lux.timeutil import fleet_today
 from worker.tasks.compute import run as compute_run
@@ -30,6 +31,12 @@ class ComputeRun(MethodView):
     def post(self, body):
         """Queue a computation: as-of day, optional sites and backfill range; answers with the task id."""
         session = get_session()
+        today = fleet_today(get_database().settings.timezone)
+        as_of = body["as_of"] or today
+        problems = explicit_run_problems(as_of, body["from_day"], body["to_day"], today)
+        if problems:
+            raise ApiError(422, "Invalid request: " + "; ".join(f"{name}: {why}" for name, why in problems.items()),
+                           {"json": {name: [why] for name, why in problems.items()}})
         site_pks = None
         if body["sites"]:
             found = site_pks_of(session, body["sites"])
@@ -37,7 +44,6 @@ class ComputeRun(MethodView):
             if unknown:
                 raise ApiError(422, f"Unknown site_id(s): {', '.join(unknown[:20])}.", {"sites": unknown})
             site_pks = sorted(found.values())
-        as_of = body["as_of"] or fleet_today(get_database().settings.timezone)
         run = runs.Run(task=compute_run.name, task_id=str(uuid.uuid4()), mode="explicit", as_of=as_of,
                        sites=len(site_pks) if site_pks else None, from_day=body["from_day"], to_day=body["to_day"])
         send_task(compute_run, task_id=run.task_id, kwargs={"as_of": as_of.isoformat(), "site_pks": site_pks,

@@ -28,6 +28,7 @@ from lux.ingest.journal import (
     split_backlog,
     take_entries_to_follow,
 )
+from lux.ingest.rules import EARLIEST
 from lux.timeutil import fleet_today
 
 REQUEST_FLEET_REFRESH = text("INSERT INTO fleet_refresh_requests (from_day) VALUES (:from_day)")
@@ -195,6 +196,31 @@ def run_explicit(db: Database, *, task: str, task_id: str | None, as_of: dt.date
             done = recompute_sites(session, params_for(db), as_of, sites=site_pks, from_day=from_day)
         run.sites, run.rows_written = done.sites, done.rows + _refresh_fleet(db, as_of, done.changed_from, to_day)
     return {"sites": run.sites, "rows": run.rows_written, "as_of": as_of.isoformat()}
+
+
+FIRST_DAY = EARLIEST.date()  # no reading is earlier
+
+
+def explicit_run_problems(as_of: dt.date, from_day: dt.date | None, to_day: dt.date | None,
+                          today: dt.date) -> dict[str, str]:
+    """What is wrong with an operator's run as of `as_of` (from `from_day`, rollups up to `to_day`), by argument name
+    (`as_of`, `from`, `to`); empty when nothing is. The API and the CLI check their arguments with it.
+
+    The as-of day must not be after `today` (the fleet's): a run as of a later day would write statuses and snapshots
+    that no run as of an earlier day replaces (a status is only replaced by one as of the same day or later), so every
+    nightly run would leave them as they are until that day. No day is before the first a reading may have."""
+    problems = {}
+    if as_of > today:
+        problems["as_of"] = (f"Must not be after today in the fleet time zone ({today.isoformat()}): a run as of a "
+                             "later day leaves statuses and snapshots that no run as of an earlier day replaces.")
+    for name, day in (("as_of", as_of), ("from", from_day), ("to", to_day)):
+        if day is not None and day < FIRST_DAY:
+            problems[name] = f"Must not be before {FIRST_DAY.isoformat()}: no reading is earlier."
+    if from_day and to_day and from_day > to_day:
+        problems["from"] = "Must not be after 'to'."
+    if to_day and to_day > as_of:
+        problems["to"] = "Must not be after 'as_of'."
+    return problems
 
 
 def _refresh_fleet(db: Database, as_of: dt.date, from_day: dt.date | None, to_day: dt.date | None = None, *,

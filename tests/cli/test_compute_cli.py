@@ -1,5 +1,6 @@
 """`lux compute`: operators' runs here or on the workers, against the test database."""
 
+import datetime as dt
 import json
 
 import pytest
@@ -7,6 +8,7 @@ from click.testing import CliRunner
 from sqlalchemy import text
 
 from lux.cli import main
+from lux.timeutil import fleet_today
 
 
 @pytest.fixture
@@ -67,3 +69,18 @@ def test_compute_refuses_unknown_sites_and_full_with_a_scope(run, fleet):
     assert unknown.exit_code == 2 and "unknown site_id(s): NOPE" in unknown.output
     mixed = run("compute", "--full", "--site", "C1")
     assert mixed.exit_code == 2 and "--full recomputes every site" in mixed.output
+
+
+@pytest.mark.parametrize("args", [("--as-of", "tomorrow"), ("--full", "--as-of", "tomorrow"),
+                                  ("--queue", "--as-of", "tomorrow"), ("--from", "1999-12-31")])
+def test_compute_refuses_a_day_after_today_or_before_any_reading(run, fleet, database, settings, args):
+    """A run as of a later day than the fleet's today would leave statuses no nightly run replaces: refused, with
+    nothing computed or sent."""
+    tomorrow = fleet_today(settings.timezone) + dt.timedelta(days=1)
+    result = run("compute", *(tomorrow.isoformat() if arg == "tomorrow" else arg for arg in args))
+    assert result.exit_code == 2
+    assert ("--as-of: Must not be after today" if "--as-of" in args else "--from: Must not be before 2000-01-01") \
+        in result.output
+    assert statuses(database) == {}
+    with database.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM compute_runs")).scalar() == 0

@@ -9,6 +9,7 @@ import time
 import pytest
 from sqlalchemy import text
 
+from lux.timeutil import fleet_today
 from tests.conftest import free_port
 
 D = dt.date(2026, 6, 10)
@@ -127,7 +128,7 @@ def test_readings_posted_through_the_api_change_the_status_it_serves(client, aut
     assert after["last_register_kwh"] == 200
 
 
-def test_compute_run_rejects_unknown_sites_and_bad_ranges(client, auth, fleet):
+def test_compute_run_rejects_unknown_sites_and_bad_ranges(client, auth, fleet, database, settings):
     headers = auth("operate")
     unknown = client.post("/api/v1/compute/run", json={"sites": ["S1", "NOPE"]}, headers=headers)
     assert unknown.status_code == 422 and unknown.get_json()["error"]["details"] == {"sites": ["NOPE"]}
@@ -135,6 +136,13 @@ def test_compute_run_rejects_unknown_sites_and_bad_ranges(client, auth, fleet):
                                  headers=headers)
     assert reversed_range.status_code == 422
     assert reversed_range.get_json()["error"]["details"]["json"] == {"from": ["Must not be after 'to'."]}
+    tomorrow = fleet_today(settings.timezone) + dt.timedelta(days=1)
+    for body, field in (({"as_of": tomorrow.isoformat()}, "as_of"), ({"from": "1999-12-31"}, "from"),
+                        ({"to": tomorrow.isoformat()}, "to")):
+        refused = client.post("/api/v1/compute/run", json=body, headers=headers)
+        assert refused.status_code == 422 and list(refused.get_json()["error"]["details"]["json"]) == [field]
+    with database.engine.connect() as conn:  # nothing was queued
+        assert conn.execute(text("SELECT count(*) FROM compute_runs")).scalar_one() == 0
     assert client.post("/api/v1/compute/run", json={}, headers=auth("read")).status_code == 403
     assert client.get("/api/v1/tasks/no-such-task", headers=headers).status_code == 404
     assert client.get("/api/v1/runs?outcome=maybe", headers=headers).status_code == 422
