@@ -43,6 +43,7 @@ from servers import start_servers, stop_servers
 
 from lux.compute import modes
 from lux.compute.engine import recompute_sites
+from lux.compute.params import Params
 from lux.config import Settings
 from lux.db import Database
 from lux.embedded import ensure_database
@@ -113,7 +114,7 @@ def append_day(db: Database, args: argparse.Namespace, prefix: str, per_day: int
         timer = StatementTimer(db)
         started = time.perf_counter()
         with timer:
-            recompute_sites(session, modes.params_for(db), day, sites=dict.fromkeys(pks, day))
+            recompute_sites(session, Params.of(db.settings), day, sites=dict.fromkeys(pks, day))
         return time.perf_counter() - started, timer
 
 
@@ -135,7 +136,7 @@ def reading_in_the_day(db: Database, args: argparse.Namespace, seeded: bool) -> 
                                           "register": args.days * args.per_day * 0.3})
         pks = fleet_pks(session, DENSE)
         started = time.perf_counter()
-        recompute_sites(session, modes.params_for(db), day, sites=dict.fromkeys(pks, day),
+        recompute_sites(session, Params.of(db.settings), day, sites=dict.fromkeys(pks, day),
                         readings_after=dict.fromkeys(pks, at) if seeded else None)
         return time.perf_counter() - started
 

@@ -962,7 +962,7 @@ def setup(workdir: Path, db_name: str = DB_NAME) -> tuple[list, Settings]:
 def run_core(args: argparse.Namespace, settings: Settings, db: Database, app, results: dict) -> None:
     """Everything measured through the worker or in process, before the freshness run."""
     tz = settings.timezone
-    params = Params(timezone=tz)
+    params = Params.of(settings)
     _first_day, last_day = prepare_database(settings.database_url, args, tz)
     if not args.skip_reference:
         report_machine(settings.database_url, tz, results)

@@ -45,11 +45,6 @@ SWEEP_SPLIT_MIN_SITES = 10_000  # a sweep naming fewer sites is one recompute
 BURST_QUIET_S = 2.0
 
 
-def params_for(db: Database) -> Params:
-    """The computation parameters of this deployment."""
-    return Params(timezone=db.settings.timezone)
-
-
 def run_incremental(db: Database, *, task: str, task_id: str | None, journal_ids: Sequence[int] | None = None,
                     older_than_s: float = 0.0, as_of: dt.date | None = None, entries: int = EVENT_ENTRIES) -> dict:
     """Recompute the sites of pending journal entries: those of `journal_ids` first, then the oldest others.
@@ -76,7 +71,7 @@ def run_incremental(db: Database, *, task: str, task_id: str | None, journal_ids
             if not dirty:
                 run.found_nothing = True
                 return {"claimed": 0, "fleet_refresh": False}
-            done = recompute_sites(session, params_for(db), as_of, sites=dirty,
+            done = recompute_sites(session, Params.of(db.settings), as_of, sites=dirty,
                                    readings_after=claimed.readings_after)
             if done.changed_from:
                 session.execute(REQUEST_FLEET_REFRESH, {"from_day": done.changed_from})
@@ -128,7 +123,7 @@ def run_follow(db: Database, as_of: dt.date | None = None) -> dict:
         sites = take_entries_to_follow(session)
         if not sites:  # nothing new, and no site kept held: the cursor stays as it is
             return {"sites": 0, "written": 0, "held": 0}
-        done = follow_readings(session, params_for(db), as_of)
+        done = follow_readings(session, Params.of(db.settings), as_of)
         held = keep_held(session, max_held_s=FOLLOW_HOLD_MAX_S)
     return {"sites": sites, "written": done.written, "held": held}
 
@@ -157,7 +152,7 @@ def run_shard(db: Database, *, task: str, task_id: str | None, as_of: dt.date, s
     """Recompute every result of the sites `id % shards == shard` from their first day."""
     run = Run(task=task, task_id=task_id, mode="full", as_of=as_of, shard=f"{shard}/{shards}")
     with recorded(db, run), db.session_scope() as session:
-        done = recompute_sites(session, params_for(db), as_of, shard=(shard, shards))
+        done = recompute_sites(session, Params.of(db.settings), as_of, shard=(shard, shards))
         run.sites, run.rows_written = done.sites, done.rows
     return {"shard": run.shard, "sites": done.sites, "rows": done.rows}
 
@@ -177,7 +172,7 @@ def run_rollover(db: Database, *, task: str, task_id: str | None, as_of: dt.date
     run = Run(task=task, task_id=task_id, mode="rollover", as_of=as_of, from_day=as_of)
     with recorded(db, run):
         with db.session_scope() as session:
-            done = recompute_sites(session, params_for(db), as_of, from_day=as_of)
+            done = recompute_sites(session, Params.of(db.settings), as_of, from_day=as_of)
         run.sites, run.rows_written = done.sites, done.rows + _refresh_fleet(db, as_of, done.changed_from)
     return {"sites": run.sites, "rows": run.rows_written}
 
@@ -193,7 +188,7 @@ def run_explicit(db: Database, *, task: str, task_id: str | None, as_of: dt.date
     run = Run(task=task, task_id=task_id, mode="explicit", as_of=as_of, from_day=from_day, to_day=to_day)
     with recorded(db, run):
         with db.session_scope() as session:
-            done = recompute_sites(session, params_for(db), as_of, sites=site_pks, from_day=from_day)
+            done = recompute_sites(session, Params.of(db.settings), as_of, sites=site_pks, from_day=from_day)
         run.sites, run.rows_written = done.sites, done.rows + _refresh_fleet(db, as_of, done.changed_from, to_day)
     return {"sites": run.sites, "rows": run.rows_written, "as_of": as_of.isoformat()}
 
@@ -234,4 +229,4 @@ def _fleet_results(session: Session, db: Database, as_of: dt.date, from_day: dt.
                    to_day: dt.date | None = None, *, every_day: bool = False) -> int:
     """Rollups of `from_day` … `to_day` (all days with `every_day`; none when nothing changed), then snapshots."""
     rows = recompute_rollups(session, as_of, from_day, to_day) if from_day or every_day else 0
-    return rows + build_snapshots(session, params_for(db), as_of)
+    return rows + build_snapshots(session, Params.of(db.settings), as_of)

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from lux.compute.engine import follow_readings
 from lux.compute.params import Params
+from lux.config import Settings
 from lux.db import Database, driver_connection, joined
 from lux.ingest import rules
 from lux.ingest.batch import Chunk, MalformedBatch, decode_json_array, lazy_raw, validate
@@ -90,7 +91,7 @@ def _write(db: Database, chunks: Iterable[tuple[Chunk, int]], *, replace: bool, 
             current = following
         outcome = writer.finish()
         _keep_rejects(conn, outcome, request_id)
-        _follow_and_journal(session, outcome, db.settings.timezone, request_id)
+        _follow_and_journal(session, outcome, db.settings, request_id)
     return outcome
 
 
@@ -127,12 +128,13 @@ JOURNAL = text("""
 """)
 
 
-def _follow_and_journal(session: Session, outcome: Outcome, timezone: str, request_id: str) -> None:
+def _follow_and_journal(session: Session, outcome: Outcome, settings: Settings, request_id: str) -> None:
     """Continue the statuses of the sites written (in this transaction, see engine.follow_readings), then record each
     site written and the earliest local day it touched, and the sites whose status row a run held, for the status
     follow."""
     if not outcome.dirty:
         return
+    timezone = settings.timezone
     days = local_days(timezone)
     earliest_at = min(outcome.dirty.values())
     first, last = days.number(earliest_at), days.number(max(outcome.dirty.values()))
@@ -147,7 +149,7 @@ def _follow_and_journal(session: Session, outcome: Outcome, timezone: str, reque
     for day, day_pks in by_day.items():  # (a day's date made once, not once per site: 5 ms a 5,000-site batch)
         from_days.update(dict.fromkeys(day_pks, days.date(day)))
         numbers += [str(day)] * len(day_pks)
-    follow_readings(session, Params(timezone=timezone), fleet_today(timezone), from_days)
+    follow_readings(session, Params.of(settings), fleet_today(timezone), from_days)
     outcome.journal_id, outcome.left_to_follow = session.execute(
         JOURNAL, {"request_id": request_id, "pks": joined(from_days), "days": joined(numbers),
                   "earliest_at": earliest_at},
