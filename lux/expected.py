@@ -24,6 +24,10 @@ from models import ExpectedGeneration
 
 MONTHS = 12
 SOURCES = ("manual", "pvgis")
+# A month's kWh at most: far above any site (100,000 kWp, the largest capacity, at nameplate around the clock makes
+# 74.4M kWh in 31 days), and low enough that the computation's products and fleet sums of it stay finite in float8
+# (PostgreSQL raises on an overflow, so one site's 1e308 would fail every run holding that site).
+MAX_MONTHLY_KWH = 1e9
 MAX_SHOWN = 5  # problems named in the message of an ExpectedGenerationError
 FORMS = 'Send {"monthly_kwh": [12 numbers]}, a JSON list of 12 numbers, or a PVGIS PVcalc JSON response'
 
@@ -64,7 +68,7 @@ def parse_expected(payload: object) -> list[float]:
     """The 12 monthly kWh values (January first) of either payload form.
 
     Raises ExpectedGenerationError naming what is wrong: the shape, a missing, repeated or
-    out-of-range month, or a value that is not a finite number ≥ 0.
+    out-of-range month, or a value that is not a finite number from 0 to MAX_MONTHLY_KWH.
     """
     if isinstance(payload, list):
         return _parse_list(payload, "list")
@@ -239,6 +243,8 @@ def _kwh_problem(value: object) -> str | None:
         return "is infinite"
     if number < 0:
         return f"is negative ({number:g})"
+    if number > MAX_MONTHLY_KWH:
+        return f"is more than {MAX_MONTHLY_KWH:.0f} kWh in a month ({number:g})"
     return None
 
 

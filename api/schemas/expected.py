@@ -9,14 +9,15 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import validate
 
-from lux.expected import MONTHS
+from lux.expected import MAX_MONTHLY_KWH, MONTHS
 
 
 class MonthlyKwhSchema(ma.Schema):
     """Twelve expected monthly values in kWh, January first (a bare JSON list of 12 numbers is also accepted)."""
 
     monthly_kwh = ma.fields.List(
-        ma.fields.Float(validate=validate.Range(min=0)), required=True, validate=validate.Length(equal=MONTHS),
+        ma.fields.Float(validate=validate.Range(min=0, max=MAX_MONTHLY_KWH)), required=True,
+        validate=validate.Length(equal=MONTHS),
         metadata={"example": [95, 140, 250, 330, 390, 400, 395, 345, 270, 180, 110, 80]},
     )
 
@@ -32,7 +33,7 @@ class PvgisMonthSchema(_PvgisSchema):
     """One month of a PVGIS PVcalc result; other members (`E_d`, `H(i)_m`, `SD_m`, …) are ignored."""
 
     month = ma.fields.Integer(required=True, validate=validate.Range(min=1, max=MONTHS))
-    E_m = ma.fields.Float(required=True, validate=validate.Range(min=0),
+    E_m = ma.fields.Float(required=True, validate=validate.Range(min=0, max=MAX_MONTHLY_KWH),
                           metadata={"description": "Expected energy in the month (kWh)"})
 
 

@@ -1,11 +1,14 @@
 """Expected generation over HTTP: 12 values or a PVGIS PVcalc response, stored idempotently (SPEC §2)."""
 
+import datetime as dt
 import json
 import time
 
 import pytest
 from sqlalchemy import func, select, text
 
+from lux.compute import modes
+from lux.expected import MAX_MONTHLY_KWH
 from models import ExpectedGeneration
 from tests.pvgis import pvcalc_response
 
@@ -86,18 +89,40 @@ def test_re_put_is_idempotent_and_a_change_replaces_all_months(client, admin, da
     ({"monthly_kwh": "lots"}, "monthly_kwh must be a list of 12 numbers"),
     ({"monthly_kwh": [*MONTHLY[:11], -3]}, "monthly_kwh[11] (December) is negative (-3)"),
     ({"monthly_kwh": ["95", *MONTHLY[1:]]}, 'monthly_kwh[0] (January) is not a number: "95"'),
+    ({"monthly_kwh": [*MONTHLY[:11], 1.7e308]},
+     "monthly_kwh[11] (December) is more than 1000000000 kWh in a month (1.7e+308)"),
     ({"monthly_kwh": [*MONTHLY[:5], None, *MONTHLY[6:]]}, "monthly_kwh[5] (June) is missing"),
     ({"monthly_kwh": MONTHLY, "outputs": {}}, "either 'monthly_kwh' or a PVGIS 'outputs' object, not both"),
     ({"site": "SITE-1"}, "neither 'monthly_kwh' nor 'outputs'"),
     ("twelve", "or a PVGIS PVcalc JSON response, not a string"),
 ], ids=["no-monthly", "tracking-only", "empty", "duplicate-month", "month-13", "missing-months", "eleven-values",
-        "not-a-list", "negative", "string-value", "null-value", "both-forms", "unknown-object", "string-body"])
+        "not-a-list", "negative", "string-value", "beyond-the-bound", "null-value", "both-forms", "unknown-object",
+        "string-body"])
 def test_bad_content_is_422_with_the_parser_message(client, admin, payload, message):
     response = put(client, admin, payload)
     assert response.status_code == 422
     error = response.get_json()["error"]
     assert error["code"] == "validation_error" and message in error["message"], error
     assert client.get(URL, headers=admin).status_code == 404  # nothing stored
+
+
+def test_the_largest_accepted_value_still_computes(client, admin, database):
+    """The bound keeps the computation's float8 products and sums finite: PostgreSQL raises on an overflow, and a
+    site's 1.7e308 kWh (a finite number ≥ 0, once accepted) failed every run that held the site."""
+    assert put(client, admin, {"monthly_kwh": [MAX_MONTHLY_KWH] * 12}).status_code == 200
+    with database.engine.begin() as conn:
+        conn.execute(text("""
+            INSERT INTO readings (site_pk, reading_at, register_kwh)
+            SELECT s.id, d + time '19:00', 3e7 * extract(day FROM d) FROM sites s,
+                   generate_series(date '2026-06-01', date '2026-06-30', interval '1 day') d"""))
+    done = modes.run_explicit(database, task="test", task_id=None, as_of=dt.date(2026, 6, 30))
+    assert done["sites"] == 1
+    with database.engine.connect() as conn:
+        expected, ratio = conn.execute(text("SELECT expected_kwh, ratio_pct FROM monthly_performance")).one()
+        fleet = conn.execute(text(
+            "SELECT sum(expected_kwh) FROM daily_rollups WHERE area = 'fleet' AND day <= '2026-06-30'")).scalar_one()
+    assert expected == pytest.approx(29 / 30 * MAX_MONTHLY_KWH) and ratio == pytest.approx(100 * 29 * 3e7 / expected)
+    assert fleet == pytest.approx(expected)
 
 
 def test_pvgis_bad_e_m_values_are_all_named(client, admin):
