@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select, text
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from models import Site
@@ -54,11 +55,13 @@ def list_sites(
 
 
 def create_site(session: Session, fields: dict[str, Any]) -> Site:
-    """Register a new site; raises SiteExists if the site_id is taken."""
-    if get_site(session, fields["site_id"]) is not None:
+    """Register a new site; raises SiteExists if the site_id is taken, also by a registration committed meanwhile
+    (the insert itself decides, not an earlier look-up)."""
+    site = session.scalar(insert(Site).values(**fields).on_conflict_do_nothing(index_elements=[Site.site_id])
+                          .returning(Site))
+    if site is None:
+        session.rollback()
         raise SiteExists(fields["site_id"])
-    site = Site(**fields)
-    session.add(site)
     session.commit()
     return site
 
@@ -74,14 +77,15 @@ def update_site(session: Session, site: Site, fields: dict[str, Any]) -> Site:
 
 
 def import_sites(session: Session, rows: Sequence[dict[str, Any]]) -> ImportResult:
-    """Upsert validated site rows by site_id in one statement; re-importing changes nothing."""
+    """Upsert validated site rows by site_id in one statement; re-importing changes nothing. Rows are written in
+    site_id order, so imports of overlapping sites running at once wait for each other instead of deadlocking."""
     columns = ", ".join(SITE_FIELDS)
     changed = " OR ".join(f"sites.{c} IS DISTINCT FROM excluded.{c}" for c in SITE_FIELDS[1:])
     updates = ", ".join(f"{c} = excluded.{c}" for c in SITE_FIELDS[1:])
     statement = text(
         f"""
         INSERT INTO sites ({columns})
-        SELECT {columns} FROM jsonb_populate_recordset(NULL::sites, CAST(:rows AS jsonb))
+        SELECT {columns} FROM jsonb_populate_recordset(NULL::sites, CAST(:rows AS jsonb)) ORDER BY site_id
         ON CONFLICT (site_id) DO UPDATE SET {updates}, updated_at = now() WHERE {changed}
         RETURNING (xmax = 0) AS inserted
         """

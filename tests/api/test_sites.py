@@ -1,8 +1,13 @@
 """Site registry over HTTP: validation per SPEC §2, pagination, filters, bulk import."""
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 from sqlalchemy import func, select
 
 from models import Site
+
+THREADS, ROUNDS = 8, 5
 
 SITE = {
     "site_id": "SITE-1", "name": "Rose Farm", "postcode": "ex1 1aa", "region": "South West",
@@ -146,3 +151,42 @@ def test_import_rejects_duplicate_ids_empty_bodies_and_other_media(client, auth)
     assert client.post("/api/v1/sites/import", json={"a": 1}, headers=admin).status_code == 400
     other = client.post("/api/v1/sites/import", data="x", content_type="text/plain", headers=admin)
     assert other.status_code == 415 and other.get_json()["error"]["code"] == "unsupported_media_type"
+
+
+def test_the_same_site_posted_at_once_is_created_once_and_the_others_get_409(app, auth, database):
+    """Concurrent registrations of one site_id race between the existence check and the insert: exactly one is
+    created, every other answer is the 409 of a taken site_id, never a 500 from the unique key."""
+    headers = auth("admin")
+    start = threading.Barrier(THREADS)
+
+    def register(n: int) -> int:
+        client = app.test_client()
+        start.wait()
+        return client.post("/api/v1/sites", json={**SITE, "name": f"Rose {n}"}, headers=headers).status_code
+
+    for _ in range(ROUNDS):
+        with ThreadPoolExecutor(THREADS) as pool:
+            statuses = sorted(pool.map(register, range(THREADS)))
+        assert statuses == [201] + [409] * (THREADS - 1)
+        with database.engine.begin() as conn:
+            assert conn.execute(select(func.count()).select_from(Site)).scalar_one() == 1
+            conn.execute(Site.__table__.delete())
+
+
+def test_imports_of_the_same_sites_in_other_orders_at_once_all_succeed(app, auth):
+    """Upserts of overlapping sites lock them in site_id order whatever the order of each import, so concurrent
+    imports wait for each other instead of deadlocking (a 500)."""
+    headers = auth("admin")
+    rows = [{**SITE, "site_id": f"IMP-{n:04d}", "name": f"Imported {n}"} for n in range(300)]
+    start = threading.Barrier(THREADS)
+
+    def send(n: int) -> int:
+        client = app.test_client()
+        ordered = rows[::-1] if n % 2 else rows
+        start.wait()
+        return client.post("/api/v1/sites/import", json=[{**row, "capacity_kwp": 1 + n} for row in ordered],
+                           headers=headers).status_code
+
+    for _ in range(ROUNDS):
+        with ThreadPoolExecutor(THREADS) as pool:
+            assert list(pool.map(send, range(THREADS))) == [200] * THREADS
