@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 import kombu
 import redis
 from celery import Task
 from celery.result import AsyncResult
-from flask import Flask, current_app
+from flask import Flask, current_app, g
 
 from lux.config import Settings
+from lux.ingest.journal import BEFORE_ANY_READING, journal_event
 from worker.tasks.ingest import process_events
 from worker.tasks.status import PENDING_KEY, follow, follow_wanted
 
@@ -51,6 +53,15 @@ def emit_ingest_event(event: dict | None, *, follow_left: bool) -> str:
                     type(error).__name__)
         return "deferred"
     return "queued"
+
+
+def emit_recompute(journal_id: int | None, site_pks: Sequence[int]) -> str:
+    """Send the event of a journal entry that names sites to recompute from their first day without new readings
+    (`mark_dirty`'s: changed expected generation, a site's region, capacity or activity); 'none' without one."""
+    if journal_id is None:
+        return "none"
+    return emit_ingest_event(journal_event(g.request_id, journal_id, {BEFORE_ANY_READING.isoformat(): list(site_pks)}),
+                             follow_left=False)
 
 
 def _send_follow(client: redis.Redis) -> None:

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import json
 
-from flask import g, request
+from flask import request
 from flask.views import MethodView
 
 from api.auth import requires
 from api.db import get_session
 from api.errors import ApiError
-from api.events import emit_ingest_event
+from api.events import emit_recompute
 from api.extensions import blueprint
 from api.schemas.expected import ExpectedGenerationSchema, MonthlyKwhSchema, PvgisPvcalcSchema
 from api.views.sites import site_or_404
 from lux import expected
-from lux.ingest.journal import BEFORE_ANY_READING, journal_event
 from models import Site
 
 blp = blueprint("expected", __name__, "/sites", "Expected monthly generation of a site (SPEC §2, PVGIS).")
@@ -90,7 +89,5 @@ class SiteExpectedGeneration(MethodView):
         except expected.ExpectedGenerationError as error:
             raise ApiError(422, str(error), {"problems": error.problems}) from None
         stored = expected.store_expected(get_session(), site.id, values, expected.source_of(payload))
-        if stored.journal_id is not None:  # changed values: the site's performance is recomputed
-            emit_ingest_event(journal_event(g.request_id, stored.journal_id,
-                                            {BEFORE_ANY_READING.isoformat(): [site.id]}), follow_left=False)
+        emit_recompute(stored.journal_id, [site.id])  # changed values: the site's performance is recomputed
         return _answer(site, stored)

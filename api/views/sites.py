@@ -12,6 +12,7 @@ from flask.views import MethodView
 from api.auth import requires
 from api.db import get_session
 from api.errors import ApiError, unknown_site
+from api.events import emit_recompute
 from api.extensions import blueprint
 from api.schemas.sites import (
     ImportResultSchema,
@@ -76,15 +77,22 @@ class SiteItem(MethodView):
     @blp.arguments(SiteUpdateSchema(partial=True))
     @blp.response(200, SiteSchema)
     def patch(self, fields, site_id):
-        """Change some fields of a site."""
-        return sites.update_site(get_session(), site_or_404(site_id), fields)
+        """Change some fields of a site; a new region, capacity or activity has its results recomputed."""
+        return _updated(sites.update_site(get_session(), site_or_404(site_id), fields))
 
     @requires("admin")
     @blp.no_query()
     @blp.response(200, SiteSchema)
     def delete(self, site_id):
-        """Deactivate a site (its readings and results are kept; PATCH `active` to reactivate)."""
-        return sites.update_site(get_session(), site_or_404(site_id), {"active": False})
+        """Deactivate a site (its readings and results are kept, the fleet's figures recomputed without it; PATCH
+        `active` to reactivate)."""
+        return _updated(sites.update_site(get_session(), site_or_404(site_id), {"active": False}))
+
+
+def _updated(updated: sites.Updated) -> Site:
+    """The updated site, its recompute sent when the update journalled one."""
+    emit_recompute(updated.journal_id, [updated.site.id])
+    return updated.site
 
 
 IMPORT_BODY = {
@@ -107,7 +115,10 @@ class SiteImport(MethodView):
     @blp.doc(requestBody=IMPORT_BODY)
     @blp.response(200, ImportResultSchema)
     def post(self):
-        """Create or update many sites by site_id, all or nothing: any invalid row rejects the import (422)."""
+        """Create or update many sites by site_id, all or nothing: any invalid row rejects the import (422).
+
+        Updated sites with a new region, capacity or activity have their results recomputed.
+        """
         rows = _parse_import_body()
         if not rows:
             raise ApiError(400, "The import holds no sites.")
@@ -122,7 +133,9 @@ class SiteImport(MethodView):
         if duplicates:
             raise ApiError(422, "A site_id appears more than once; nothing was imported.",
                            {"rows": {i: {"site_id": ["Duplicate site_id in this import."]} for i in duplicates}})
-        return sites.import_sites(get_session(), valid)
+        result = sites.import_sites(get_session(), valid)
+        emit_recompute(result.journal_id, result.recomputed)
+        return result
 
 
 def _parse_import_body() -> list:

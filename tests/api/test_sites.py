@@ -1,9 +1,10 @@
 """Site registry over HTTP: validation per SPEC §2, pagination, filters, bulk import."""
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from models import Site
 
@@ -190,3 +191,60 @@ def test_imports_of_the_same_sites_in_other_orders_at_once_all_succeed(app, auth
     for _ in range(ROUNDS):
         with ThreadPoolExecutor(THREADS) as pool:
             assert list(pool.map(send, range(THREADS))) == [200] * THREADS
+
+
+def journalled(database) -> list[tuple[str, list[str]]]:
+    """(reason, site_ids) of each journal entry, oldest first."""
+    with database.engine.connect() as conn:
+        return [(reason, sorted(site_ids)) for reason, site_ids in conn.execute(text(
+            "SELECT j.request_id, array_agg(s.site_id) FROM ingest_journal j JOIN sites s ON s.id = ANY(j.site_pks) "
+            "GROUP BY j.id ORDER BY j.id")).all()]
+
+
+def test_a_new_region_capacity_or_activity_journals_the_site_for_its_recompute(client, auth, database):
+    """What results are computed from (region, capacity, active) journals the site; other fields journal nothing."""
+    admin = auth("admin")
+    assert create(client, admin).status_code == 201
+    assert create(client, admin, site_id="SITE-2").status_code == 201
+    for fields in ({"name": "Renamed", "postcode": "SW1A 1AA"}, {"region": "South West", "capacity_kwp": 4.2}):
+        assert client.patch("/api/v1/sites/SITE-1", json=fields, headers=admin).status_code == 200
+    assert journalled(database) == []  # other fields, or the same values
+    assert client.patch("/api/v1/sites/SITE-1", json={"capacity_kwp": 5}, headers=admin).status_code == 200
+    assert client.patch("/api/v1/sites/SITE-1", json={"region": "London"}, headers=admin).status_code == 200
+    assert client.delete("/api/v1/sites/SITE-1", headers=admin).status_code == 200
+    assert client.delete("/api/v1/sites/SITE-1", headers=admin).status_code == 200  # already inactive
+    rows = [{**SITE, "site_id": "SITE-1", "region": "London", "capacity_kwp": 5, "active": False},  # a new name
+            {**SITE, "site_id": "SITE-2", "capacity_kwp": 3}, {**SITE, "site_id": "SITE-3"}]  # a new capacity, new
+    assert client.post("/api/v1/sites/import", json=rows, headers=admin).get_json() == {
+        "created": 1, "updated": 2, "unchanged": 0}
+    entries = journalled(database)
+    assert [site_ids for _, site_ids in entries] == [["SITE-1"]] * 3 + [["SITE-2"]]
+    assert entries[-1][0] == "sites-import"
+
+
+def test_a_site_given_a_new_capacity_and_region_has_its_results_recomputed_by_a_worker(client, auth, database,
+                                                                                       celery_worker):
+    """10 kWh a day is no spike for 4 kWp (at most 8 kWh/kWp a day) but is for 1 kWp; the June rollups move from
+    the site's old region to its new one."""
+    admin = auth("admin")
+    assert create(client, admin, site_id="CAP", capacity_kwp=4, region="Wales").status_code == 201
+    with database.engine.begin() as conn:
+        conn.execute(text("""
+            INSERT INTO readings (site_pk, reading_at, register_kwh)
+            SELECT s.id, d + time '19:00', 10 * extract(day FROM d) FROM sites s,
+                   generate_series(date '2026-06-01', date '2026-06-30', interval '1 day') d"""))
+    assert client.patch("/api/v1/sites/CAP", json={"name": "Cap"}, headers=admin).status_code == 200
+    assert client.patch("/api/v1/sites/CAP", json={"capacity_kwp": 1, "region": "London"},
+                        headers=admin).status_code == 200
+
+    def recomputed():
+        with database.engine.connect() as conn:
+            spikes = conn.execute(text("SELECT count(*) FROM anomalies WHERE type = 'spike'")).scalar_one()
+            areas = conn.execute(text(
+                "SELECT array_agg(area ORDER BY area) FROM daily_rollups WHERE day = '2026-06-10'")).scalar_one()
+        return spikes, areas
+
+    deadline = time.monotonic() + 60
+    while recomputed() != (1, ["London", "fleet"]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert recomputed() == (1, ["London", "fleet"])
