@@ -29,6 +29,9 @@ MAX_BATCH_BYTES = 32 * 1024 * 1024
 MAX_STREAM_BYTES = 512 * 1024 * 1024
 STREAM_TYPES = {"text/csv": stream.csv_chunks, "application/x-ndjson": stream.ndjson_chunks}
 READ_BLOCK = 1 << 20
+# A reading is one short line. A longer one (a JSON array sent as NDJSON, a file without line ends) refuses the
+# stream: read block by block, an unending line would be copied again with every block and held whole.
+MAX_LINE_BYTES = 64 * 1024
 COMPONENTS = {"Reading": ReadingSchema}  # bodies parsed in bulk, documented by reference
 
 
@@ -126,11 +129,14 @@ class ReadingStream(MethodView):
 
 
 def _lines(body) -> Iterator[bytes]:
-    """Lines of a request body read in 1 MiB blocks."""
+    """Lines of a request body read in 1 MiB blocks; a line longer than MAX_LINE_BYTES is a 413."""
     rest = b""
     while block := body.read(READ_BLOCK):
         lines = (rest + block).split(b"\n")
         rest = lines.pop()
+        if len(rest) > MAX_LINE_BYTES or (lines and max(map(len, lines)) > MAX_LINE_BYTES):
+            raise ApiError(413, f"A line of the stream is longer than {MAX_LINE_BYTES} bytes; send one reading a "
+                                "line.", {"limit_line_bytes": MAX_LINE_BYTES})
         yield from lines
     if rest:
         yield rest

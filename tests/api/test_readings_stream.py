@@ -93,6 +93,22 @@ def test_stream_errors(post):
     assert post("x", "application/xml").status_code == 415
 
 
+@pytest.mark.parametrize("content_type", ["text/csv", "application/x-ndjson"])
+@pytest.mark.parametrize("long_line", ["at the end", "in the middle"])
+def test_a_line_longer_than_the_limit_refuses_the_stream_and_stores_nothing(post, database, content_type,
+                                                                             long_line):
+    """One reading is one short line: a longer one (a JSON array sent as NDJSON) is a 413, not minutes of copying."""
+    good = ("S1,2026-06-01T21:00:00Z,1,,," if content_type == "text/csv"
+            else json.dumps({"site_id": "S1", "reading_at": "2026-06-01T21:00:00Z", "register_kwh": 1}))
+    long = "[" + ",".join([good] * 4000) + "]"  # 116 kB or more
+    lines = [good, long] if long_line == "at the end" else [good, long, good]
+    body = (HEADER if content_type == "text/csv" else "") + "\n".join(lines)
+    response = post(body, content_type)
+    assert response.status_code == 413, response.get_json()
+    assert response.get_json()["error"]["details"] == {"limit_line_bytes": 64 * 1024}
+    assert count_readings(database) == 0
+
+
 def test_stream_row_limit_stores_nothing(post, database, monkeypatch):
     monkeypatch.setattr(ingest, "MAX_STREAM_ROWS", 10)
     rows = "".join(f"S1,2026-06-01T21:{m:02d}:00Z,{m},,,\n" for m in range(11))
