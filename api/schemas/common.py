@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import marshmallow as ma
 
+from lux.ingest import rules
+
 MAX_PAGE_SIZE = 1000
 MAX_OFFSET = 2**63 - 1  # PostgreSQL's OFFSET is a bigint
 
@@ -12,11 +14,11 @@ class Text(ma.fields.String):
     """A free-text argument: PostgreSQL text (and its parameters) cannot hold the NUL character, so a value carrying
     one is refused here, naming its field, instead of failing in the database."""
 
-    default_error_messages = {"nul_character": "Must not contain the NUL character (U+0000)."}
+    default_error_messages = {"nul_character": rules.MESSAGES["nul_character"]}
 
     def _deserialize(self, value, attr, data, **kwargs) -> str:
         text = super()._deserialize(value, attr, data, **kwargs)
-        if "\x00" in text:
+        if rules.NUL in text:
             raise self.make_error("nul_character")
         return text
 
