@@ -92,6 +92,22 @@ def test_operator_run_over_the_api_is_followed_to_its_result(client, auth, fleet
     assert history["total"] == 1 and history["items"][0]["task_id"] == task_id
 
 
+def test_tasks_sent_by_hand_as_of_a_later_day_than_today_are_refused(fleet, celery_worker, database, settings):
+    """From Flower or `celery call` no API or CLI checks the day first: each computation task refuses it itself, so no
+    status or snapshot as of a later day is written (none would be replaced until that day)."""
+    from celery.exceptions import CeleryError
+
+    from worker.tasks.compute import fleet as fleet_task
+    from worker.tasks.compute import full, rollover, run, shard
+
+    tomorrow = (fleet_today(settings.timezone) + dt.timedelta(days=1)).isoformat()
+    for sent in (run.delay(as_of=tomorrow), run.delay(to_day=tomorrow), full.delay(as_of=tomorrow),
+                 rollover.delay(as_of=tomorrow), shard.delay(tomorrow, 0, 1), fleet_task.delay(tomorrow)):
+        with pytest.raises((ValueError, CeleryError), match="Must not be after"):
+            sent.get(timeout=60)
+    assert statuses(database) == {} and run_records(database) == []
+
+
 def test_backfill_range_rebuilds_rollups_of_the_range_only(client, auth, fleet, celery_worker, database):
     from worker.tasks.compute import run
 

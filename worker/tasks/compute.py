@@ -33,13 +33,24 @@ def _day(value: str | None) -> dt.date | None:
     return dt.date.fromisoformat(value) if value else None
 
 
+def _as_of(task: LuxTask, as_of: str | None, from_day: str | None = None, to_day: str | None = None) -> dt.date:
+    """The as-of day a task was sent with (default: the fleet's today), refused as the API and the CLI refuse it
+    (`modes.explicit_run_problems`: no later than today) also when the task is sent by hand, from Flower or `celery
+    call`: a run as of a later day would leave statuses and snapshots that no nightly run replaces."""
+    today = fleet_today(task.app.lux_settings.timezone)
+    day = _day(as_of) or today
+    if problems := modes.explicit_run_problems(day, _day(from_day), _day(to_day), today):
+        raise ValueError("; ".join(f"{name}: {why}" for name, why in problems.items()))
+    return day
+
+
 @celery_app.task(bind=True, base=LuxTask, name="lux.compute.full")
 def full(self: LuxTask, as_of: str | None = None, shards: int | None = None) -> dict:
     """Start the full recompute of the fleet: one `lux.compute.shard` per shard, then `lux.compute.fleet`.
 
     The shards are a Celery group, so every worker consuming the compute queue takes a share.
     """
-    day = _day(as_of) or fleet_today(self.app.lux_settings.timezone)
+    day = _as_of(self, as_of)
     count = shards or self.app.lux_settings.compute_shards
     header = [shard.s(day.isoformat(), index, count) for index in range(count)]
     result = chord(header)(fleet.si(day.isoformat()))
@@ -50,7 +61,7 @@ def full(self: LuxTask, as_of: str | None = None, shards: int | None = None) -> 
 def shard(self: LuxTask, as_of: str, index: int, shards: int) -> dict:
     """Recompute every result of the sites `id % shards == index` as of `as_of`."""
     return modes.run_shard(self.app.lux_database, task=self.name, task_id=self.request.id,
-                           as_of=dt.date.fromisoformat(as_of), shard=index, shards=shards)
+                           as_of=_as_of(self, as_of), shard=index, shards=shards)
 
 
 @celery_app.task(bind=True, base=LuxTask, name="lux.compute.sweep_part")
@@ -68,7 +79,7 @@ def sweep_part(self: LuxTask, journal_id: int) -> dict:
 def fleet(self: LuxTask, as_of: str, from_day: str | None = None) -> dict:
     """Rebuild the fleet and region rollups and the dashboard snapshots as of `as_of`."""
     return modes.run_fleet(self.app.lux_database, task=self.name, task_id=self.request.id,
-                           as_of=dt.date.fromisoformat(as_of), from_day=_day(from_day))
+                           as_of=_as_of(self, as_of), from_day=_day(from_day))
 
 
 def send_fleet_refresh(client: redis.Redis, countdown: float = FLEET_REFRESH_DELAY_S) -> bool:
@@ -108,12 +119,14 @@ def fleet_refresh(self: LuxTask) -> dict:
 @celery_app.task(bind=True, base=LuxTask, name="lux.compute.rollover")
 def rollover(self: LuxTask, as_of: str | None = None) -> dict:
     """Status, current month and running episodes of every site as of the new day."""
-    return modes.run_rollover(self.app.lux_database, task=self.name, task_id=self.request.id, as_of=_day(as_of))
+    return modes.run_rollover(self.app.lux_database, task=self.name, task_id=self.request.id,
+                              as_of=_as_of(self, as_of))
 
 
 @celery_app.task(bind=True, base=LuxTask, name="lux.compute.run")
 def run(self: LuxTask, as_of: str | None = None, site_pks: list[int] | None = None, from_day: str | None = None,
         to_day: str | None = None) -> dict:
     """An operator's run (`POST /compute/run`, `lux compute --queue`): sites, as-of day, backfill range."""
-    return modes.run_explicit(self.app.lux_database, task=self.name, task_id=self.request.id, as_of=_day(as_of),
-                              site_pks=site_pks, from_day=_day(from_day), to_day=_day(to_day))
+    return modes.run_explicit(self.app.lux_database, task=self.name, task_id=self.request.id,
+                              as_of=_as_of(self, as_of, from_day, to_day), site_pks=site_pks,
+                              from_day=_day(from_day), to_day=_day(to_day))
