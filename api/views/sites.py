@@ -142,8 +142,11 @@ def _parse_import_body() -> list:
     mimetype = request.mimetype
     if mimetype == "text/csv":
         text = request.get_data(as_text=True)
-        reader = csv.DictReader(io.StringIO(text))
-        return [{k: (v if v != "" else None) for k, v in row.items() if k} for row in reader]
+        reader = csv.DictReader(io.StringIO(text, newline=""))  # csv reads the line ends itself
+        try:
+            return [{k: (v if v != "" else None) for k, v in row.items() if k} for row in reader]
+        except csv.Error as error:
+            raise ApiError(400, f"Malformed CSV body: {error}.") from None
     if mimetype == "application/json":
         body = request.get_json(silent=True)
         if body is None:

@@ -69,7 +69,7 @@ def csv_chunks(lines: Iterable[bytes], size: int, now: dt.datetime) -> Iterator[
     """CSV with a header naming the columns; numbers are parsed, empty cells are missing values."""
     iterator = iter(lines)
     header_line = next((line for line in iterator if line.strip()), b"")
-    header = next(csv.reader([header_line.decode("utf-8", errors="replace")]), [])
+    header = _line_cells(header_line.decode("utf-8", errors="replace")) or []
     missing = [c for c in ("site_id", "reading_at", "register_kwh") if c not in header]
     if missing:
         raise BadStreamHeader(f"The CSV header must name the columns {', '.join(CSV_COLUMNS)}; missing: "
@@ -77,8 +77,7 @@ def csv_chunks(lines: Iterable[bytes], size: int, now: dt.datetime) -> Iterator[
     offset = 0
     for batch in _chunks_of(iterator, size):
         texts = [line.decode("utf-8", errors="replace") for line in batch]
-        cells = list(csv.reader(texts))
-        values = [_csv_row(header, row) for row in cells]
+        values = [_csv_row(header, row) for row in _csv_cells(texts)]
         chunk = validate([v if v is not None else {} for v in values], False, offset, now, texts.__getitem__)
         malformed = {offset + i for i, v in enumerate(values) if v is None}
         if malformed:
@@ -89,8 +88,28 @@ def csv_chunks(lines: Iterable[bytes], size: int, now: dt.datetime) -> Iterator[
         offset += len(batch)
 
 
-def _csv_row(header: list[str], row: list[str]) -> dict[str, Any] | None:
-    if len(row) != len(header):
+def _csv_cells(texts: list[str]) -> list[list[str] | None]:
+    """The cells of each line (None for a line csv cannot read): the chunk in one pass, line by line only if a line
+    is unreadable (a carriage return inside a field) or a quoted field runs over a line's end, which would join two
+    lines into one row. A reading is one line: each such line is malformed on its own, none is lost."""
+    try:
+        cells = list(csv.reader(texts))
+        if len(cells) == len(texts):
+            return cells
+    except csv.Error:
+        pass
+    return [_line_cells(text) for text in texts]
+
+
+def _line_cells(text: str) -> list[str] | None:
+    try:
+        return next(csv.reader([text]), [])
+    except csv.Error:
+        return None
+
+
+def _csv_row(header: list[str], row: list[str] | None) -> dict[str, Any] | None:
+    if row is None or len(row) != len(header):
         return None
     value: dict[str, Any] = {}
     for name, cell in zip(header, row, strict=True):

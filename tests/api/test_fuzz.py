@@ -1,10 +1,11 @@
 """Whatever a client sends, the API answers with JSON and never with a 5xx.
 
 Every operation of the OpenAPI document is sent arbitrary values (hypothesis): in its path parameters, in any of its
-query parameters, and in its body (JSON of the documented fields' names, or text lines for the stream). Among them the
-values that once reached PostgreSQL and failed there: the NUL character (which text cannot hold), integers beyond a
-bigint, and JSON a strict parser refuses after the typed one gave up. `POST /compute/run` is sent without the
-`operate` scope (a 403 before its body is read): with it, the test would queue computations for a worker.
+query parameters, and in its body (JSON of the documented fields' names, or text lines for the stream and the CSV
+import). Among them the values that once failed with a 500: the NUL character (which PostgreSQL text cannot hold),
+integers beyond a bigint, JSON a strict parser refuses after the typed one gave up, and the carriage returns and
+quotes Python's csv refuses. `POST /compute/run` is sent without the `operate` scope (a 403 before its body is read):
+with it, the test would queue computations for a worker.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from tests.api.test_results import seed
 
 EXAMPLES = int(os.environ.get("LUX_FUZZ_EXAMPLES", "300"))  # more for a soak run
 
-ODD_TEXT = ["\x00", "a\x00b", "", " ", "ü", "%", "../x", "x" * 300, "null", "true", "-1", "0", "1e309", "nan",
-            "inf", "9223372036854775808", "-9223372036854775809", "0001-01-01", "9999-12-31", "2026-02-30",
-            "2026-06-10", "2026-06", "2026-06-10\x00", "2026-06-10T20:00:00Z", "S1", "London", "Unknown", "EE"]
+ODD_TEXT = ["\x00", "a\x00b", "", " ", "\r", "a\rb", '"x', "ü", "%", "../x", "x" * 300, "null", "true", "-1", "0",
+            "1e309", "nan", "inf", "9223372036854775808", "-9223372036854775809", "0001-01-01", "9999-12-31",
+            "2026-02-30", "2026-06-10", "2026-06", "2026-06-10\x00", "2026-06-10T20:00:00Z", "S1", "London",
+            "Unknown", "EE"]
 TEXT = st.one_of(st.sampled_from(ODD_TEXT), st.text(max_size=12), st.integers(-2**70, 2**70).map(str))
 SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70), st.floats(), TEXT)
 BODY_KEYS = ["site_id", "name", "region", "postcode", "capacity_kwp", "install_date", "active", "latitude",

@@ -64,6 +64,23 @@ def test_stream_lines_with_a_nul_are_kept_as_rejects_with_the_nul_escaped(post, 
     assert raws == ["S1,2026-06-02T21:00:00Z,11,17,E\\u0000E,M1", '{"site_id": "S2\\u0000']
 
 
+def test_csv_lines_csv_cannot_read_alone_are_each_malformed_and_every_line_is_counted(post, database):
+    """A carriage return inside a field made csv raise for the whole chunk (a 500), and a quoted field left open at a
+    line's end joined the next line into the same row, so one line went uncounted."""
+    body = HEADER + (
+        "S1,2026-06-01T21:00:00Z,1,,,\n"
+        "S1,2026-06-02T21:00:00Z,2,,E\rE,\n"     # a carriage return inside a field
+        'S1,2026-06-03T21:00:00Z,3,,"EE\n'        # a quote open at the line's end …
+        'E",M\n'                                  # … closed on the next line
+        "S1,2026-06-04T21:00:00Z,4,,,\n"
+    )
+    answer = post(body, "text/csv").get_json()
+    assert {k: answer[k] for k in ("received", "accepted", "rejected")} == {"received": 5, "accepted": 2, "rejected": 3}
+    assert [(r["index"], r["reason"]) for r in answer["rejects"]] == [
+        (1, "malformed_csv"), (2, "malformed_csv"), (3, "malformed_csv")]
+    assert count_readings(database) == 2
+
+
 def test_ndjson_with_a_broken_line(post, database):
     lines = [json.dumps({"site_id": "S1", "reading_at": f"2026-06-0{d}T21:00:00Z", "register_kwh": d})
              for d in range(1, 5)]

@@ -248,3 +248,13 @@ def test_a_site_given_a_new_capacity_and_region_has_its_results_recomputed_by_a_
     while recomputed() != (1, ["London", "fleet"]) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert recomputed() == (1, ["London", "fleet"])
+
+
+def test_csv_import_reads_any_line_end_and_an_unreadable_body_is_400(client, auth):
+    admin = auth("admin", "read")
+    body = "site_id,name,capacity_kwp\rCR-1,One,2\r\nCR-2,Two,3\n"  # old Mac, Windows and Unix line ends
+    response = client.post("/api/v1/sites/import", data=body, content_type="text/csv", headers=admin)
+    assert response.get_json() == {"created": 2, "updated": 0, "unchanged": 0}
+    huge = "site_id,name,capacity_kwp\nX," + "n" * 200_000 + ",2\n"  # beyond csv's field limit
+    response = client.post("/api/v1/sites/import", data=huge, content_type="text/csv", headers=admin)
+    assert response.status_code == 400 and response.get_json()["error"]["message"].startswith("Malformed CSV body")
