@@ -66,6 +66,11 @@ def _summarise(messages: object) -> str:
     return "; ".join(parts[:5]) + (f" (and {len(parts) - 5} more)" if len(parts) > 5 else "")
 
 
+def invalid_request(messages: dict) -> ApiError:
+    """The 422 of arguments a view finds wrong once parsed: the body and message the parser's own 422 has."""
+    return ApiError(422, "Invalid request: " + _summarise(messages), messages)
+
+
 def handle_http_exception(error: HTTPException):
     """Werkzeug/webargs/ApiError exceptions → JSON."""
     if isinstance(error, ApiError):
@@ -75,7 +80,7 @@ def handle_http_exception(error: HTTPException):
     data = getattr(error, "data", None) or {}
     messages = data.get("messages")
     if error.code == 422 and messages:
-        return error_response(422, "Invalid request: " + _summarise(messages), messages)
+        return handle_http_exception(invalid_request(messages))
     if messages:  # webargs: malformed JSON body and similar
         return error_response(error.code, "Malformed request: " + _summarise(messages), messages)
     message = data.get("message") or HTTPStatus(error.code).description

@@ -88,7 +88,6 @@ def update_site(session: Session, site: Site, fields: dict[str, Any]) -> Updated
     for name, value in fields.items():
         setattr(site, name, value)
     site.updated_at = func.now()
-    session.flush()
     journal_id = mark_dirty(session, [site.id], reason=f"site:{site.id}") if results_change else None
     session.commit()
     session.refresh(site)

@@ -9,7 +9,7 @@ from flask.views import MethodView
 
 from api.auth import requires
 from api.db import get_database, get_session
-from api.errors import ApiError
+from api.errors import ApiError, invalid_request
 from api.events import send_task
 from api.extensions import blueprint
 from api.schemas.runs import ComputeRunRequestSchema, QueuedSchema, RunListArgsSchema, RunPageSchema, TaskStateSchema
@@ -35,8 +35,7 @@ class ComputeRun(MethodView):
         as_of = body["as_of"] or today
         problems = explicit_run_problems(as_of, body["from_day"], body["to_day"], today)
         if problems:
-            raise ApiError(422, "Invalid request: " + "; ".join(f"{name}: {why}" for name, why in problems.items()),
-                           {"json": {name: [why] for name, why in problems.items()}})
+            raise invalid_request({"json": {name: [why] for name, why in problems.items()}})
         site_pks = None
         if body["sites"]:
             found = site_pks_of(session, body["sites"])
