@@ -206,5 +206,25 @@ def celery_worker(celery_app) -> Iterator[object]:
 
 
 @pytest.fixture
+def worker_paused(celery_app) -> Iterator[None]:
+    """While the test runs, the session's worker (if started by an earlier test) takes no task, so what the test
+    journals stays for it to read instead of being claimed; what it queued is dropped before the worker goes on."""
+    from worker.app import QUEUES
+
+    if not RUNNING_WORKER:
+        yield
+        return
+    for queue in QUEUES:
+        celery_app.control.cancel_consumer(queue, reply=True, limit=1)
+    drain_worker(celery_app)
+    try:
+        yield
+    finally:
+        purge_queued_tasks(celery_app)
+        for queue in QUEUES:
+            celery_app.control.add_consumer(queue, reply=True, limit=1)
+
+
+@pytest.fixture
 def project_root() -> Path:
     return Path(__file__).resolve().parent.parent

@@ -201,7 +201,8 @@ def journalled(database) -> list[tuple[str, list[str]]]:
             "GROUP BY j.id ORDER BY j.id")).all()]
 
 
-def test_a_new_region_capacity_or_activity_journals_the_site_for_its_recompute(client, auth, database):
+def test_a_new_region_capacity_or_activity_journals_the_site_for_its_recompute(client, auth, database,
+                                                                              worker_paused):
     """What results are computed from (region, capacity, active) journals the site; other fields journal nothing."""
     admin = auth("admin")
     assert create(client, admin).status_code == 201
