@@ -5,6 +5,7 @@ from __future__ import annotations
 import redis
 from flask import Flask
 
+from api.bodies import DEFAULT_BODY_BYTES
 from api.db import register_database
 from api.errors import register_error_handlers
 from api.events import register_events
@@ -23,7 +24,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
     configure_logging(settings.log_level)
     app = Flask("lux.api")
-    app.config.update(openapi_config(VERSION), LUX_SETTINGS=settings)
+    app.config.update(openapi_config(VERSION), LUX_SETTINGS=settings, MAX_CONTENT_LENGTH=DEFAULT_BODY_BYTES)
     register_database(app, Database(settings))
     register_redis(app, settings)
     register_events(app, settings)

@@ -8,7 +8,7 @@ from http import HTTPStatus
 import kombu.exceptions
 import psycopg
 import redis
-from flask import Flask, jsonify
+from flask import Flask, jsonify, request
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
@@ -66,6 +66,11 @@ def _summarise(messages: object) -> str:
     return "; ".join(parts[:5]) + (f" (and {len(parts) - 5} more)" if len(parts) > 5 else "")
 
 
+def too_large(limit: int | None) -> ApiError:
+    """The 413 of a request body larger than its endpoint takes (see api.bodies)."""
+    return ApiError(413, f"The request body exceeds the limit of {limit} bytes.", {"limit_bytes": limit})
+
+
 def invalid_request(messages: dict) -> ApiError:
     """The 422 of arguments a view finds wrong once parsed: the body and message the parser's own 422 has."""
     return ApiError(422, "Invalid request: " + _summarise(messages), messages)
@@ -77,6 +82,8 @@ def handle_http_exception(error: HTTPException):
         return error_response(error.code, error.description, error.details, error.error_code)
     if isinstance(error, InternalServerError) or error.code is None or error.code >= 500:
         return error_response(500, "Internal server error.", code="internal_error")
+    if error.code == 413:  # Werkzeug's, for a body past the request's max_content_length
+        return handle_http_exception(too_large(request.max_content_length))
     data = getattr(error, "data", None) or {}
     messages = data.get("messages")
     if error.code == 422 and messages:

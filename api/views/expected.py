@@ -19,7 +19,6 @@ from models import Site
 
 blp = blueprint("expected", __name__, "/sites", "Expected monthly generation of a site (SPEC §2, PVGIS).")
 
-MAX_BODY_BYTES = 1024 * 1024  # a PVGIS PVcalc response is a few kB
 COMPONENTS = {"MonthlyKwh": MonthlyKwhSchema, "PvgisPvcalc": PvgisPvcalcSchema}  # bodies parsed by lux.expected
 PUT_BODY = {
     "required": True,
@@ -42,10 +41,6 @@ def _json_body() -> object:
     if request.mimetype != "application/json":
         raise ApiError(415, "Send application/json: {\"monthly_kwh\": [12 numbers]}, a list of 12 numbers "
                             "or a PVGIS PVcalc JSON response.")
-    if (request.content_length or 0) > MAX_BODY_BYTES:
-        raise ApiError(413, f"The request body exceeds the limit of {MAX_BODY_BYTES} bytes.",
-                       {"limit_bytes": MAX_BODY_BYTES})
-    request.max_content_length = MAX_BODY_BYTES
     try:
         return json.loads(request.get_data(cache=False))
     except ValueError as error:

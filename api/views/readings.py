@@ -9,6 +9,7 @@ from flask import current_app, g, request
 from flask.views import MethodView
 
 from api.auth import requires
+from api.bodies import body_limit
 from api.db import get_database, get_session
 from api.errors import ApiError
 from api.events import emit_ingest_event
@@ -51,13 +52,10 @@ def _answer(outcome: ingest.Outcome) -> dict:
     }
 
 
-def _too_large(limit: int) -> ApiError:
-    return ApiError(413, f"The request body exceeds the limit of {limit} bytes.", {"limit_bytes": limit})
-
-
 @blp.route("/readings")
 class Readings(MethodView):
     @requires("ingest")
+    @body_limit(MAX_BATCH_BYTES)
     @blp.arguments(IngestArgsSchema, location="query")
     @blp.doc(requestBody={"required": True, "content": {"application/json": {
         "schema": {"type": "array", "minItems": 1, "maxItems": ingest.MAX_BATCH_ROWS,
@@ -76,9 +74,6 @@ class Readings(MethodView):
         if request.mimetype != "application/json":
             raise ApiError(415, "Send the batch as application/json (a JSON array of readings); "
                                 "CSV and NDJSON go to /api/v1/readings/stream.")
-        if (request.content_length or 0) > MAX_BATCH_BYTES:
-            raise _too_large(MAX_BATCH_BYTES)
-        request.max_content_length = MAX_BATCH_BYTES
         try:
             outcome = ingest.ingest_json(get_database(), request.get_data(cache=False),
                                          replace=args["on_conflict"] == "replace", request_id=g.request_id)
@@ -92,6 +87,7 @@ class Readings(MethodView):
 @blp.route("/readings/stream")
 class ReadingStream(MethodView):
     @requires("ingest")
+    @body_limit(MAX_STREAM_BYTES)
     @blp.arguments(IngestArgsSchema, location="query")
     @blp.doc(requestBody={"required": True, "content": {
         "text/csv": {"schema": {"type": "string"}, "example":
@@ -112,9 +108,6 @@ class ReadingStream(MethodView):
         parse = STREAM_TYPES.get(request.mimetype)
         if parse is None:
             raise ApiError(415, "Send text/csv or application/x-ndjson.")
-        if (request.content_length or 0) > MAX_STREAM_BYTES:
-            raise _too_large(MAX_STREAM_BYTES)
-        request.max_content_length = MAX_STREAM_BYTES
         chunks = parse(_lines(request.stream), ingest.CHUNK_ROWS, dt.datetime.now(dt.UTC))
         try:
             outcome = ingest.ingest_stream(get_database(), chunks, replace=args["on_conflict"] == "replace",

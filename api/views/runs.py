@@ -8,6 +8,7 @@ from celery.result import AsyncResult
 from flask.views import MethodView
 
 from api.auth import requires
+from api.bodies import body_limit
 from api.db import get_database, get_session
 from api.errors import ApiError, invalid_request
 from api.events import send_task
@@ -21,13 +22,17 @@ from worker.tasks.compute import run as compute_run
 
 blp = blueprint("runs", __name__, "", "Computation runs (SPEC §5): trigger, follow, history.")
 
+MAX_RUN_BODY_BYTES = 16 * 1024 * 1024  # MAX_RUN_SITES site_ids of up to 64 characters, one a line, indented
+
 
 @blp.route("/compute/run")
 class ComputeRun(MethodView):
     @requires("operate")
+    @body_limit(MAX_RUN_BODY_BYTES)
     @blp.no_query()
     @blp.arguments(ComputeRunRequestSchema)
     @blp.response(202, QueuedSchema)
+    @blp.alt_response(413, response="REQUEST_ENTITY_TOO_LARGE")
     def post(self, body):
         """Queue a computation: as-of day, optional sites and backfill range; answers with the task id."""
         session = get_session()

@@ -10,6 +10,7 @@ from flask import request
 from flask.views import MethodView
 
 from api.auth import requires
+from api.bodies import body_limit
 from api.db import get_session
 from api.errors import ApiError, unknown_site
 from api.events import emit_recompute
@@ -27,6 +28,7 @@ from models import Site
 blp = blueprint("sites", __name__, "/sites", "Site registry (SPEC §2).")
 
 MAX_IMPORT_ROWS = 50_000
+MAX_IMPORT_BYTES = 64 * 1024 * 1024  # MAX_IMPORT_ROWS rows of up to 1.3 kB (a name of 200 escaped characters)
 
 
 def site_or_404(site_id: str) -> Site:
@@ -55,6 +57,7 @@ class SiteCollection(MethodView):
     @blp.arguments(SiteSchema)
     @blp.response(201, SiteSchema)
     @blp.alt_response(409, response="CONFLICT")
+    @blp.alt_response(413, response="REQUEST_ENTITY_TOO_LARGE")
     def post(self, fields):
         """Register a site."""
         try:
@@ -76,6 +79,7 @@ class SiteItem(MethodView):
     @blp.no_query()
     @blp.arguments(SiteUpdateSchema(partial=True))
     @blp.response(200, SiteSchema)
+    @blp.alt_response(413, response="REQUEST_ENTITY_TOO_LARGE")
     def patch(self, fields, site_id):
         """Change some fields of a site; a new region, capacity or activity has its results recomputed."""
         return _updated(sites.update_site(get_session(), site_or_404(site_id), fields))
@@ -111,9 +115,11 @@ IMPORT_BODY = {
 @blp.route("/import")
 class SiteImport(MethodView):
     @requires("admin")
+    @body_limit(MAX_IMPORT_BYTES)
     @blp.no_query()
     @blp.doc(requestBody=IMPORT_BODY)
     @blp.response(200, ImportResultSchema)
+    @blp.alt_response(413, response="REQUEST_ENTITY_TOO_LARGE")
     def post(self):
         """Create or update many sites by site_id, all or nothing: any invalid row rejects the import (422).
 
