@@ -47,7 +47,7 @@ def random_fleet(seed: int, as_of: dt.date, sites: int = 40, days: int = 45) -> 
         if rng.random() < 0.7:
             expected[pk] = [rng.uniform(50, 500) for _ in range(12)]
         register = rng.uniform(0, 10_000)
-        for day in range(days - rng.randrange(0, 8)):  # some sites fall silent before AS_OF
+        for day in range(days - rng.randrange(0, 8)):  # some sites fall silent before as_of
             if rng.random() < 0.15:
                 continue  # a gap
             register = max(0.0, register + rng.choice([0.0, rng.uniform(0, 20), rng.uniform(0, 60), -5.0]))
@@ -73,21 +73,21 @@ def late_batches(seed: int, fleet: Fleet, batches: int = 3) -> list[bytes]:
 
 def jobs(database, fleet: Fleet, bodies: list[bytes]) -> list:
     """Every mode's run as of the fleet's as-of day, and the ingest of `bodies`, each a call without arguments."""
-    db, task, AS_OF = database, "concurrency", fleet.as_of
+    db, task, as_of = database, "concurrency", fleet.as_of
     site_pks = [site.pk for site in fleet.sites]
     half = site_pks[: len(site_pks) // 2]
-    shards = [lambda k=k: modes.run_shard(db, task=task, task_id=None, as_of=AS_OF, shard=k, shards=SHARDS)
+    shards = [lambda k=k: modes.run_shard(db, task=task, task_id=None, as_of=as_of, shard=k, shards=SHARDS)
               for k in range(SHARDS)]
     return shards * 2 + [
-        lambda: modes.run_fleet(db, task=task, task_id=None, as_of=AS_OF),
-        lambda: modes.run_explicit(db, task=task, task_id=None, as_of=AS_OF),
-        lambda: modes.run_explicit(db, task=task, task_id=None, as_of=AS_OF, site_pks=half,
-                                   from_day=AS_OF - 10 * ONE_DAY),
-        lambda: modes.run_incremental(db, task=task, task_id=None, as_of=AS_OF),
-        lambda: modes.run_incremental(db, task=task, task_id=None, as_of=AS_OF),
-        lambda: modes.run_follow(db, AS_OF),
-        lambda: modes.run_fleet_refresh(db, task=task, task_id=None, as_of=AS_OF),
-        lambda: modes.run_rollover(db, task=task, task_id=None, as_of=AS_OF),
+        lambda: modes.run_fleet(db, task=task, task_id=None, as_of=as_of),
+        lambda: modes.run_explicit(db, task=task, task_id=None, as_of=as_of),
+        lambda: modes.run_explicit(db, task=task, task_id=None, as_of=as_of, site_pks=half,
+                                   from_day=as_of - 10 * ONE_DAY),
+        lambda: modes.run_incremental(db, task=task, task_id=None, as_of=as_of),
+        lambda: modes.run_incremental(db, task=task, task_id=None, as_of=as_of),
+        lambda: modes.run_follow(db, as_of),
+        lambda: modes.run_fleet_refresh(db, task=task, task_id=None, as_of=as_of),
+        lambda: modes.run_rollover(db, task=task, task_id=None, as_of=as_of),
     ] + [lambda body=body: ingest_json(db, body, replace=False, request_id="late") for body in bodies]
 
 
@@ -109,8 +109,8 @@ def run_at_once(calls: list) -> list[BaseException]:
 
 @pytest.mark.parametrize("seed", [1, 2, 3, 4])
 def test_runs_of_every_mode_at_once_leave_what_one_full_run_leaves(database, seed):
-    AS_OF = fleet_today(database.settings.timezone)
-    fleet = random_fleet(seed, AS_OF)
+    as_of = fleet_today(database.settings.timezone)
+    fleet = random_fleet(seed, as_of)
     reset(database)
     load(database, fleet)
     pks = [site.pk for site in fleet.sites]
@@ -122,13 +122,13 @@ def test_runs_of_every_mode_at_once_leave_what_one_full_run_leaves(database, see
         assert errors == [], f"round {round_}: {errors!r}"
     for body in late_batches(seed + 200, fleet, batches=1):  # one more, once every run has ended
         assert ingest_json(database, body, replace=False, request_id="last").accepted
-    while modes.run_incremental(database, task="drain", task_id=None, as_of=AS_OF)["claimed"]:
+    while modes.run_incremental(database, task="drain", task_id=None, as_of=as_of)["claimed"]:
         pass  # what the ingest journalled, as the events' recomputes take it
-    modes.run_fleet(database, task="concurrency", task_id=None, as_of=AS_OF)  # as the chord does after the shards
+    modes.run_fleet(database, task="concurrency", task_id=None, as_of=as_of)  # as the chord does after the shards
     at_once = snapshot(database)
 
     reset(database, RESULT_TABLES)
     for k in range(SHARDS):
-        modes.run_shard(database, task="sequential", task_id=None, as_of=AS_OF, shard=k, shards=SHARDS)
-    modes.run_fleet(database, task="sequential", task_id=None, as_of=AS_OF)
+        modes.run_shard(database, task="sequential", task_id=None, as_of=as_of, shard=k, shards=SHARDS)
+    modes.run_fleet(database, task="sequential", task_id=None, as_of=as_of)
     assert_same(snapshot(database), at_once, labels=("one full run", "runs at once"))
