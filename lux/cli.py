@@ -9,7 +9,7 @@ import time
 
 import click
 
-from lux.config import Settings
+from lux.config import MAX_SHARDS, Settings
 from lux.db import Database
 from lux.logging import configure_logging
 
@@ -109,7 +109,8 @@ def demo_seed(settings: Settings, sites: int | None, days: int | None, end_day: 
 @click.option("--to", "to_day", type=click.DateTime(["%Y-%m-%d"]), default=None,
               help="End of a backfill range: fleet rollups are rebuilt up to it (default: the as-of day).")
 @click.option("--full", is_flag=True, help="The sharded full recompute of the fleet, as beat runs it nightly.")
-@click.option("--shards", type=click.IntRange(1, 1024), default=None, help="Shards of --full (LUX_COMPUTE_SHARDS).")
+@click.option("--shards", type=click.IntRange(1, MAX_SHARDS), default=None,
+              help="Shards of --full (LUX_COMPUTE_SHARDS).")
 @click.option("--queue", is_flag=True, help="Send to the workers and print the task id instead of running here.")
 @click.pass_obj
 def compute(settings: Settings, as_of: dt.datetime | None, site_ids: tuple[str, ...], from_day: dt.datetime | None,

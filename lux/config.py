@@ -20,6 +20,7 @@ EMBEDDED_REDIS_PORT = 63799
 # key and its status row, which is far more than PostgreSQL's default of 128MB holds for 100,000 sites.
 SHARED_BUFFERS_MIN_MB = 128
 SHARED_BUFFERS_MAX_MB = 8192
+MAX_SHARDS = 1024  # LUX_COMPUTE_SHARDS, `lux compute --shards`, a full run sent by hand
 
 
 class ConfigError(ValueError):
@@ -158,7 +159,7 @@ class Settings:
             max_page_size=base.max_page_size,
             retention_rejects_days=number("LUX_RETENTION_REJECTS_DAYS", base.retention_rejects_days, 1, 36500),
             retention_runs_days=number("LUX_RETENTION_RUNS_DAYS", base.retention_runs_days, 1, 36500),
-            compute_shards=number("LUX_COMPUTE_SHARDS", base.compute_shards, 1, 1024),
+            compute_shards=number("LUX_COMPUTE_SHARDS", base.compute_shards, 1, MAX_SHARDS),
         )
 
     @property

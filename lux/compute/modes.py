@@ -18,6 +18,7 @@ from lux.compute.engine import follow_readings, open_follow_scope, recompute_rol
 from lux.compute.params import Params
 from lux.compute.runs import Run, recorded, settle_earlier_attempt
 from lux.compute.snapshots import build_snapshots
+from lux.config import MAX_SHARDS
 from lux.db import Database
 from lux.ingest.journal import (
     backlog_sites,
@@ -194,6 +195,19 @@ def run_explicit(db: Database, *, task: str, task_id: str | None, as_of: dt.date
 
 
 FIRST_DAY = EARLIEST.date()  # no reading is earlier
+
+
+def shard_problems(shards: object, index: object = None) -> dict[str, str]:
+    """What is wrong with a shard count (and a shard's index) a full run or a shard is sent with, by name: an index
+    outside the count, or a count below one, would recompute nothing and still succeed."""
+    def whole(value: object) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    if not whole(shards) or not 1 <= shards <= MAX_SHARDS:
+        return {"shards": f"Must be a whole number from 1 to {MAX_SHARDS}."}
+    if index is not None and (not whole(index) or not 0 <= index < shards):
+        return {"index": f"Must be a whole number from 0 to {shards - 1}."}
+    return {}
 
 
 def explicit_run_problems(as_of: dt.date, from_day: dt.date | None, to_day: dt.date | None,

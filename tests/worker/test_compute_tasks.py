@@ -108,6 +108,26 @@ def test_tasks_sent_by_hand_as_of_a_later_day_than_today_are_refused(fleet, cele
     assert statuses(database) == {} and run_records(database) == []
 
 
+def test_full_runs_and_shards_sent_by_hand_with_shards_that_would_recompute_nothing_are_refused(
+        fleet, celery_worker, database):
+    """A count below one, an index outside the count or a value of another type would have recomputed nothing (or
+    the default) and reported success."""
+    from celery.exceptions import CeleryError
+
+    from worker.tasks.compute import full, shard
+
+    day = D.isoformat()
+    refused = {"shards": [full.delay(day, shards=0), full.delay(day, shards=-1), full.delay(day, shards="4"),
+                          full.delay(day, shards=1025), shard.delay(day, 0, 0), shard.delay(day, 0, True)],
+               "index": [shard.delay(day, 4, 4), shard.delay(day, -1, 4), shard.delay(day, 1.0, 4)]}
+    for name, sent in refused.items():
+        for result in sent:
+            with pytest.raises((ValueError, CeleryError), match=f"{name}: Must be a whole number from"):
+                result.get(timeout=60)
+    assert statuses(database) == {} and run_records(database) == []
+    assert shard.delay(day, 3, 4).get(timeout=60)["shard"] == "3/4"  # the last index of a count
+
+
 def test_backfill_range_rebuilds_rollups_of_the_range_only(client, auth, fleet, celery_worker, database):
     from worker.tasks.compute import run
 

@@ -39,9 +39,14 @@ def _as_of(task: LuxTask, as_of: str | None, from_day: str | None = None, to_day
     call`: a run as of a later day would leave statuses and snapshots that no nightly run replaces."""
     today = fleet_today(task.app.lux_settings.timezone)
     day = _day(as_of) or today
-    if problems := modes.explicit_run_problems(day, _day(from_day), _day(to_day), today):
-        raise ValueError("; ".join(f"{name}: {why}" for name, why in problems.items()))
+    _refuse(modes.explicit_run_problems(day, _day(from_day), _day(to_day), today))
     return day
+
+
+def _refuse(problems: dict[str, str]) -> None:
+    """A task's arguments refused, by name, before any work (tasks sent by hand are checked as the API checks)."""
+    if problems:
+        raise ValueError("; ".join(f"{name}: {why}" for name, why in problems.items()))
 
 
 @celery_app.task(bind=True, base=LuxTask, name="lux.compute.full")
@@ -51,7 +56,8 @@ def full(self: LuxTask, as_of: str | None = None, shards: int | None = None) -> 
     The shards are a Celery group, so every worker consuming the compute queue takes a share.
     """
     day = _as_of(self, as_of)
-    count = shards or self.app.lux_settings.compute_shards
+    count = self.app.lux_settings.compute_shards if shards is None else shards
+    _refuse(modes.shard_problems(count))
     header = [shard.s(day.isoformat(), index, count) for index in range(count)]
     result = chord(header)(fleet.si(day.isoformat()))
     return {"as_of": day.isoformat(), "shards": count, "fleet_task_id": result.id}
@@ -60,6 +66,7 @@ def full(self: LuxTask, as_of: str | None = None, shards: int | None = None) -> 
 @celery_app.task(bind=True, base=LuxTask, name="lux.compute.shard")
 def shard(self: LuxTask, as_of: str, index: int, shards: int) -> dict:
     """Recompute every result of the sites `id % shards == index` as of `as_of`."""
+    _refuse(modes.shard_problems(shards, index))
     return modes.run_shard(self.app.lux_database, task=self.name, task_id=self.request.id,
                            as_of=_as_of(self, as_of), shard=index, shards=shards)
 
