@@ -27,6 +27,7 @@ from lux.ingest.journal import (
     keep_held,
     quiet_for,
     split_backlog,
+    split_history_entry,
     take_entries_to_follow,
 )
 from lux.ingest.rules import EARLIEST
@@ -93,6 +94,17 @@ def spread_backlog(db: Database, *, older_than_s: float, parts: int, min_sites: 
         if backlog_sites(session, older_than_s=older_than_s, limit=SWEEP_ENTRIES) < min_sites:
             return []
         return split_backlog(session, older_than_s=older_than_s, limit=SWEEP_ENTRIES, parts=parts)
+
+
+def history_spread(db: Database, journal_id: int, *, parts: int) -> list[int]:
+    """How an ingest event spreads its own entry when that entry recomputes SWEEP_SPLIT_MIN_SITES sites or more from
+    their first day (`mark_dirty`'s: an import that changed the region or capacity of much of the fleet, or
+    reactivated it): work the size of a full rebuild's shards, split as a backlog is (see spread_backlog) over the
+    compute workers, not left to the one event process. Empty, with nothing split, for any other entry."""
+    if parts < 2:
+        return []
+    with db.session_scope() as session:
+        return split_history_entry(session, journal_id, min_sites=SWEEP_SPLIT_MIN_SITES, parts=parts)
 
 
 def burst_spread(db: Database, *, parts: int) -> list[int]:

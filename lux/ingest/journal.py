@@ -99,10 +99,9 @@ def backlog_sites(session: Session, *, older_than_s: float, limit: int) -> int:
 # cursor (read unlocked: a follow moving it meanwhile has taken those entries, and following them again changes
 # nothing). The entries of an earlier split are not split again: each is owed to a recompute already sent (events
 # that run before those recomputes have claimed them would otherwise split them again and send recomputes of their
-# own); if that recompute is lost, the sweep takes the entry as it takes any other.
-SPLIT = text(f"""
-    WITH picked AS MATERIALIZED (
-        SELECT id {OLDEST_UNSPLIT}
+# own); if that recompute is lost, the sweep takes the entry as it takes any other. `{picked}` selects the entries.
+SPLIT_PICKED = """
+    WITH picked AS MATERIALIZED ({picked}
            FOR UPDATE SKIP LOCKED
     ), taken AS (
         DELETE FROM ingest_journal j USING picked p WHERE j.id = p.id
@@ -128,7 +127,14 @@ SPLIT = text(f"""
      CROSS JOIN stamp st
      GROUP BY n.pk % :parts, st.created_at, st.earliest_at
     RETURNING id
-""")
+"""
+SPLIT = text(SPLIT_PICKED.format(picked=f"""
+        SELECT id {OLDEST_UNSPLIT}"""))
+# One entry that names at least :min_sites sites, each from before any reading (a history recompute: `mark_dirty`'s).
+SPLIT_HISTORY_ENTRY = text(SPLIT_PICKED.format(picked="""
+        SELECT id FROM ingest_journal
+         WHERE id = :entry AND request_id <> :split AND cardinality(site_pks) >= :min_sites
+           AND CAST(:first_day AS date) = ALL(from_days)"""))
 
 
 def split_backlog(session: Session, *, older_than_s: float, limit: int, parts: int) -> list[int]:
@@ -137,6 +143,15 @@ def split_backlog(session: Session, *, older_than_s: float, limit: int, parts: i
     the new entries' ids. See SPLIT."""
     return list(session.execute(SPLIT, {"older_than": older_than_s, "limit": limit, "parts": parts,
                                         "split": SPLIT_REQUEST_ID}).scalars())
+
+
+def split_history_entry(session: Session, journal_id: int, *, min_sites: int, parts: int) -> list[int]:
+    """Replace the entry `journal_id`, if it recomputes at least `min_sites` sites from their first day (and no claimer
+    holds it), by one entry per non-empty class of its sites (`pk % parts`), as `split_backlog` does; returns the new
+    entries' ids, none when it was not split."""
+    return list(session.execute(SPLIT_HISTORY_ENTRY, {"entry": journal_id, "min_sites": min_sites, "parts": parts,
+                                                      "first_day": BEFORE_ANY_READING,
+                                                      "split": SPLIT_REQUEST_ID}).scalars())
 
 
 QUIET = text("SELECT coalesce(max(created_at) <= now() - make_interval(secs => :quiet), true) FROM ingest_journal")

@@ -200,6 +200,40 @@ def test_a_burst_still_arriving_stays_with_the_events(settings, sites, celery_wo
     assert runs == ["lux.ingest.process_events"]
 
 
+def test_an_entry_recomputing_many_sites_from_their_first_day_is_spread_over_the_compute_workers(
+        settings, sites, celery_worker, database, monkeypatch):
+    """A site edit that changed many sites (`mark_dirty`'s entry, every site from its first day) is split by class of
+    sites into `sweep_part` recomputes, then one fleet refresh, instead of one recompute on the event process; an
+    ingest's entry naming as many sites, and a history entry naming fewer, are the event's own as before."""
+    from lux.compute import modes
+    from lux.db import Database
+    from lux.ingest import ingest_json
+    from lux.ingest.journal import mark_dirty
+    from worker.app import celery_app
+
+    monkeypatch.setattr(modes, "SWEEP_SPLIT_MIN_SITES", 2)  # the worker thread reads it from this module
+    db = Database(settings)
+    ingest_json(db, json.dumps(BATCH).encode(), replace=False, request_id="batch")
+    db.engine.dispose()
+    ingested = run_event(journal_ids(database)[0])
+    assert ingested["claimed"] == 2 and "spread" not in ingested
+    with database.session_scope() as session:
+        one = mark_dirty(session, [sites["E1"]], reason="sites-import")
+    assert run_event(one)["claimed"] == 1
+    with database.session_scope() as session:
+        both = mark_dirty(session, list(sites.values()), reason="sites-import")
+    result = run_event(both)
+    assert result["claimed"] == 0 and len(result["spread"]) == 2
+    refresh = celery_app.AsyncResult(result["fleet_task_id"]).get(timeout=60)
+    assert refresh["requests"] >= 2 and dirty(database) == {}  # both parts' (and any the first events owed)
+    assert computed_days(database) == {"E1": ["2026-03-28", "2026-03-29"], "E2": ["2026-03-31"]}
+    with database.engine.connect() as conn:
+        runs = conn.execute(text("SELECT task, sites FROM compute_runs WHERE outcome = 'success' "
+                                 "AND task <> 'lux.compute.fleet_refresh' ORDER BY id")).all()
+    assert runs == [("lux.ingest.process_events", 2), ("lux.ingest.process_events", 1),
+                    ("lux.compute.sweep_part", 1), ("lux.compute.sweep_part", 1)]
+
+
 def test_later_batches_move_the_dirty_day_back_only(sites, database, settings):
     from lux.db import Database
     from lux.ingest import ingest_json

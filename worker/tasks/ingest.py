@@ -7,7 +7,14 @@ import logging
 from celery import chord
 from celery.result import AsyncResult
 
-from lux.compute.modes import SWEEP_ENTRIES, burst_spread, run_fleet_refresh, run_incremental, spread_backlog
+from lux.compute.modes import (
+    SWEEP_ENTRIES,
+    burst_spread,
+    history_spread,
+    run_fleet_refresh,
+    run_incremental,
+    spread_backlog,
+)
 from worker.app import celery_app
 from worker.base import LuxTask
 from worker.tasks.compute import fleet_refresh, send_fleet_refresh, sweep_part
@@ -22,9 +29,15 @@ def process_events(self: LuxTask, event: dict) -> dict:
     If another worker already took the entry with its own batch, there is nothing to do. The
     fleet rollups and snapshots follow a few seconds later in `lux.compute.fleet_refresh`, one
     refresh for every event of a burst. What a burst that has ended left pending is spread over the compute
-    workers (`modes.burst_spread`), as the sweep spreads a backlog, with one fleet refresh after it.
+    workers (`modes.burst_spread`), as the sweep spreads a backlog, with one fleet refresh after it; so is an entry
+    that recomputes many sites from their first day (`modes.history_spread`), in place of the event's own recompute.
     """
     database = self.app.lux_database
+    parts = history_spread(database, event["journal_id"], parts=self.app.lux_settings.compute_shards)
+    if parts:
+        log.info("task=%s request_id=%s journal_id=%s history spread=%s", self.name, event.get("request_id"),
+                 event["journal_id"], parts)
+        return {"claimed": 0, "spread": parts, "fleet_task_id": spread(parts).id}
     result = run_incremental(database, task=self.name, task_id=self.request.id, journal_ids=[event["journal_id"]])
     parts = burst_spread(database, parts=self.app.lux_settings.compute_shards)
     if parts:
