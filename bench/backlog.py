@@ -91,12 +91,18 @@ def main() -> None:
                             f"{took:.2f}s, {runs} recomputes of {sites:,} sites in all")
                 if number:
                     results[kind].append((took, runs, sites))
+    report(results, "sweeps", "backlog")
+
+
+def report(results: dict[str, list[tuple[float, int, int]]], what: str, name: str) -> None:
+    """The timed runs of each kind ("spread", "one": seconds, recomputes, sites) and the sites they recomputed, then
+    the last line: `{name}_spread_s=… {name}_one_recompute_s=… spread_vs_one=…` (medians)."""
     spread, one = (statistics.median(took for took, _, _ in results[kind]) for kind in ("spread", "one"))
     print()
     for kind in ("spread", "one"):
-        print(f"{kind}: sweeps (s) " + " ".join(f"{took:.2f}" for took, _, _ in results[kind])
+        print(f"{kind}: {what} (s) " + " ".join(f"{took:.2f}" for took, _, _ in results[kind])
               + "; sites recomputed " + " ".join(f"{sites:,}" for _, _, sites in results[kind]))
-    print(f"backlog_spread_s={spread:.2f} backlog_one_recompute_s={one:.2f} spread_vs_one={spread / one:.2f}")
+    print(f"{name}_spread_s={spread:.2f} {name}_one_recompute_s={one:.2f} spread_vs_one={spread / one:.2f}")
 
 
 if __name__ == "__main__":

@@ -18,23 +18,25 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import statistics
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import backlog
 import burst
 import compute
 from sqlalchemy import text
 
+from lux.compute import modes
 from lux.db import Database
 from lux.ingest.journal import journal_event, mark_dirty
 
 DB_NAME = "lux_bench_history"
 RECOMPUTED = """SELECT count(*), coalesce(sum(sites), 0) FROM compute_runs
-                 WHERE task = 'lux.compute.sweep_part' AND sites > 0 AND started_at >= %s"""
+                 WHERE task IN ('lux.compute.sweep_part', 'lux.ingest.process_events') AND sites > 0
+                   AND started_at >= %s"""
 
 
 def parse_args() -> argparse.Namespace:
@@ -42,7 +44,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--sites", type=int, default=20_000)
     parser.add_argument("--days", type=int, default=90)
     parser.add_argument("--repeats", type=int, default=2, help="timed recomputes of each kind")
-    return parser.parse_args()
+    args = parser.parse_args()
+    if args.sites < modes.SWEEP_SPLIT_MIN_SITES:
+        parser.error(f"--sites must be at least {modes.SWEEP_SPLIT_MIN_SITES:,}: an event spreads no smaller entry")
+    return args
 
 
 def recompute_history(db: Database, by_event: bool, number: int) -> tuple[float, int, int]:
@@ -81,12 +86,7 @@ def main() -> None:
                             f"{runs} recomputes of {sites:,} sites in all")
                 if number:
                     results[kind].append((took, runs, sites))
-    spread, one = (statistics.median(took for took, _, _ in results[kind]) for kind in ("spread", "one"))
-    print()
-    for kind in ("spread", "one"):
-        print(f"{kind}: recomputes (s) " + " ".join(f"{took:.2f}" for took, _, _ in results[kind])
-              + "; sites recomputed " + " ".join(f"{sites:,}" for _, _, sites in results[kind]))
-    print(f"history_spread_s={spread:.2f} history_one_recompute_s={one:.2f} spread_vs_one={spread / one:.2f}")
+    backlog.report(results, "recomputes", "history")
 
 
 if __name__ == "__main__":
