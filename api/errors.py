@@ -94,10 +94,24 @@ def handle_http_exception(error: HTTPException):
     return error_response(error.code, message)
 
 
+RETRY_AFTER_S = 1
+TRANSACTION_ROLLBACK = "40"  # SQLSTATE class: a deadlock (40P01), a serialization failure (40001), …
+
+
 def handle_unavailable(error: Exception):
-    """A dependency (PostgreSQL, Redis) is down: 503, the client may retry."""
-    log.warning("dependency=unavailable error=%s", type(error).__name__)
-    return error_response(503, "A backing service is unavailable; retry later.")
+    """A dependency (PostgreSQL, Redis) is down, or PostgreSQL rolled the request's transaction back against a
+    concurrent one (a deadlock, a serialization failure): 503 with Retry-After, the client may retry; nothing of the
+    request was kept."""
+    sqlstate = getattr(getattr(error, "orig", error), "sqlstate", None) or ""
+    if sqlstate.startswith(TRANSACTION_ROLLBACK):
+        log.warning("request=rolled_back sqlstate=%s", sqlstate)
+        response, status = error_response(503, "The request conflicted with a concurrent one and was rolled back; "
+                                               "nothing of it was kept. Retry it.")
+    else:
+        log.warning("dependency=unavailable error=%s", type(error).__name__)
+        response, status = error_response(503, "A backing service is unavailable; retry later.")
+    response.headers["Retry-After"] = str(RETRY_AFTER_S)
+    return response, status
 
 
 def handle_unexpected(error: Exception):

@@ -1,10 +1,14 @@
 """Every error is `{"error": {"code", "message", "details"}}` with the right status."""
 
 import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from sqlalchemy import text
 
 from api import create_app
+from api.db import get_session
 
 
 def assert_error(response, status: int, code: str) -> dict:
@@ -119,6 +123,36 @@ def test_unexpected_exception_is_a_generic_500_and_logged(settings, caplog):
     assert "secret" not in response.get_data(as_text=True)
     assert body["details"] is None
     assert any("secret internals" in (r.exc_text or "") for r in caplog.records)
+
+
+def test_a_request_rolled_back_in_a_deadlock_is_a_503_to_retry_and_the_other_goes_through(settings):
+    """Two requests that lock the same two things in opposite orders: PostgreSQL rolls one back (a deadlock), whose
+    answer says so, asks for a retry and keeps nothing of it; the other commits."""
+    app = create_app(settings)
+    both_hold_one = threading.Barrier(2)
+
+    @app.post("/lock/<int:first>/<int:second>")
+    def lock(first: int, second: int):
+        session = get_session()
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": first})
+        both_hold_one.wait()
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": second})
+        session.execute(text("CREATE TABLE IF NOT EXISTS deadlock_winner (first int)"))
+        session.execute(text("INSERT INTO deadlock_winner VALUES (:first)"), {"first": first})
+        session.commit()
+        return {"locked": [first, second]}
+
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(lambda keys: app.test_client().post(f"/lock/{keys[0]}/{keys[1]}"), [(1, 2), (2, 1)]))
+    statuses = sorted(answer.status_code for answer in answers)
+    assert statuses == [200, 503]
+    rolled_back = next(answer for answer in answers if answer.status_code == 503)
+    body = assert_error(rolled_back, 503, "service_unavailable")
+    assert "concurrent one and was rolled back" in body["message"] and rolled_back.headers["Retry-After"] == "1"
+    winner = next(answer for answer in answers if answer.status_code == 200).get_json()["locked"][0]
+    with app.extensions["lux_database"].engine.begin() as conn:
+        assert conn.execute(text("SELECT array_agg(first) FROM deadlock_winner")).scalar_one() == [winner]
+        conn.execute(text("DROP TABLE deadlock_winner"))
 
 
 @pytest.fixture
